@@ -1,0 +1,109 @@
+"""Clients of the control socket: a blocking one for ``infractl`` and an asyncio one for tools.
+
+Both turn an error reply back into the ``InfraError`` the server raised, and a missing or dead
+daemon into ``Unavailable`` with a message that says what to do.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from daemon.errors import Forbidden, Internal, Unavailable, from_wire
+from daemon.protocol import request
+
+
+def _not_running(path: Path) -> Unavailable:
+    return Unavailable(
+        f"no daemon answering at {path}; start it with `infrad` "
+        "(or `systemctl --user start openclaw-infra`), or pass --socket"
+    )
+
+
+def _result(path: Path, line: bytes) -> Any:
+    if not line.endswith(b"\n"):
+        raise Unavailable(f"the daemon at {path} closed the connection mid-reply")
+    try:
+        reply = json.loads(line)
+    except ValueError as exc:
+        raise Internal(f"unreadable reply from {path}: {exc}") from None
+    if not isinstance(reply, dict):
+        raise Internal(f"unreadable reply from {path}: not an object")
+    if reply.get("ok"):
+        return reply.get("result")
+    raise from_wire(reply.get("error") or {})
+
+
+class ControlClient:
+    """One connection, requests answered in order. Usable as a context manager."""
+
+    def __init__(self, path: Path, timeout: float | None = 30.0) -> None:
+        self.path = path
+        self._ids = itertools.count(1)
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.settimeout(timeout)
+        try:
+            self._sock.connect(os.fspath(path))
+        except (FileNotFoundError, ConnectionRefusedError):
+            self._sock.close()
+            raise _not_running(path) from None
+        except PermissionError:
+            self._sock.close()
+            raise Forbidden(f"not allowed to open {path}; is it another user's daemon?") from None
+        self._reader = self._sock.makefile("rb")
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._reader.close()
+        self._sock.close()
+
+    def call(
+        self, method: str, params: dict[str, Any] | None = None, timeout: float | None = None
+    ) -> Any:
+        if timeout is not None:
+            self._sock.settimeout(timeout)
+        try:
+            self._sock.sendall(request(method, params, id=next(self._ids)))
+            line = self._reader.readline()
+        except TimeoutError:
+            raise Unavailable(f"no reply from {self.path} in time") from None
+        except (BrokenPipeError, ConnectionResetError):
+            raise _not_running(self.path) from None
+        return _result(self.path, line)
+
+
+class AsyncControlClient:
+    """The same protocol from asyncio code: benchmarks, the bot's tests, other tools."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._ids = itertools.count(1)
+
+    async def connect(self) -> AsyncControlClient:
+        import asyncio
+
+        try:
+            self._reader, self._writer = await asyncio.open_unix_connection(
+                os.fspath(self.path), limit=2**24
+            )
+        except (FileNotFoundError, ConnectionRefusedError):
+            raise _not_running(self.path) from None
+        return self
+
+    async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+        self._writer.write(request(method, params, id=next(self._ids)))
+        await self._writer.drain()
+        return _result(self.path, await self._reader.readline())
+
+    async def close(self) -> None:
+        self._writer.close()
+        await self._writer.wait_closed()

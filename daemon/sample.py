@@ -1,0 +1,365 @@
+"""A small OpenClaw home, written the way OpenClaw writes one, for the quickstart and tests.
+
+Two agents: ``main`` in the legacy JSONL layout (a session archived by a daily reset and a live
+one) and ``work`` in the current SQLite layout. Both carry the noise real transcripts have:
+session headers, model changes, tool calls, thinking, a heartbeat, a compaction. The writer
+(``OpenClawWriter``) is also what the tests use to build their fixtures.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE session_nodes (
+  session_key TEXT NOT NULL PRIMARY KEY, current_session_id TEXT NOT NULL,
+  entry_json TEXT NOT NULL, entry_valid INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL
+);
+CREATE TABLE session_windows (
+  session_id TEXT NOT NULL PRIMARY KEY, session_key TEXT NOT NULL, previous_session_id TEXT,
+  reason TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+);
+CREATE TABLE transcript_events (
+  session_id TEXT NOT NULL, seq INTEGER NOT NULL, event_json TEXT,
+  event_zstd BLOB, created_at INTEGER NOT NULL, PRIMARY KEY (session_id, seq)
+);
+PRAGMA user_version = 4;
+"""
+
+
+def _ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def wrap_channel_text(text: str, sender: str, sender_id: str, when: datetime) -> str:
+    """User text as the Telegram channel delivers it: a metadata block and a time prefix."""
+    meta = {
+        "label": f"{sender} ({sender_id})",
+        "id": sender_id,
+        "name": sender,
+        "username": sender.lower(),
+    }
+    stamp = when.strftime("%a %Y-%m-%d %H:%M") + " GMT+0"
+    return (
+        f"Sender (untrusted metadata):\n```json\n{json.dumps(meta, indent=2)}\n```\n\n"
+        f"[{stamp}] {text}"
+    )
+
+
+@dataclass
+class SessionBuilder:
+    """Entries of one session, in order; ids are 8 hex chars chained by parentId."""
+
+    session_id: str
+    started: datetime
+    cwd: str
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    _clock: datetime | None = None
+    _counter: int = 0
+
+    def __post_init__(self) -> None:
+        self._clock = self.started
+        self.entries.append(
+            {
+                "type": "session",
+                "version": 3,
+                "id": self.session_id,
+                "timestamp": _iso(self.started),
+                "cwd": self.cwd,
+            }
+        )
+        self._add({"type": "model_change", "provider": "anthropic", "modelId": "claude-sonnet"})
+
+    def _next_id(self) -> str:
+        self._counter += 1
+        return uuid.uuid5(uuid.NAMESPACE_URL, f"{self.session_id}/{self._counter}").hex[:8]
+
+    def _add(self, entry: dict[str, Any], gap: timedelta = timedelta(seconds=20)) -> str:
+        assert self._clock is not None
+        self._clock += gap
+        parent = self.entries[-1].get("id") if len(self.entries) > 1 else None
+        entry_id = self._next_id()
+        self.entries.append(
+            {**entry, "id": entry_id, "parentId": parent, "timestamp": _iso(self._clock)}
+        )
+        return entry_id
+
+    @property
+    def now(self) -> datetime:
+        assert self._clock is not None
+        return self._clock
+
+    def user(self, text: str, sender: str = "Dana", sender_id: str = "5550001") -> str:
+        when = self.now + timedelta(seconds=30)
+        content = [{"type": "text", "text": wrap_channel_text(text, sender, sender_id, when)}]
+        return self._add(
+            {
+                "type": "message",
+                "message": {"role": "user", "content": content, "timestamp": _ms(when)},
+            },
+            timedelta(seconds=30),
+        )
+
+    def assistant(
+        self, text: str, *, thinking: str | None = None, stop_reason: str = "stop"
+    ) -> str:
+        blocks: list[dict[str, Any]] = []
+        if thinking:
+            blocks.append({"type": "thinking", "thinking": thinking})
+        if text:
+            blocks.append({"type": "text", "text": f"[[reply_to_current]] {text}"})
+        return self._add(
+            {
+                "type": "message",
+                "message": {
+                    "role": "assistant",
+                    "content": blocks,
+                    "model": "claude-sonnet",
+                    "stopReason": stop_reason,
+                    "timestamp": _ms(self.now),
+                    "usage": {
+                        "input": 900,
+                        "output": 60,
+                        "totalTokens": 960,
+                        "cost": {"total": 0.0041},
+                    },
+                },
+            }
+        )
+
+    def tool(
+        self, name: str, arguments: dict[str, Any], result: str, is_error: bool = False
+    ) -> None:
+        call_id = f"call_{self._counter}"
+        self._add(
+            {
+                "type": "message",
+                "message": {
+                    "role": "assistant",
+                    "stopReason": "toolUse",
+                    "timestamp": _ms(self.now),
+                    "content": [
+                        {"type": "toolCall", "id": call_id, "name": name, "arguments": arguments}
+                    ],
+                },
+            }
+        )
+        self._add(
+            {
+                "type": "message",
+                "message": {
+                    "role": "toolResult",
+                    "toolCallId": call_id,
+                    "toolName": name,
+                    "isError": is_error,
+                    "content": [{"type": "text", "text": result}],
+                    "timestamp": _ms(self.now),
+                },
+            },
+            timedelta(seconds=1),
+        )
+
+    def heartbeat(self) -> None:
+        self._add(
+            {
+                "type": "message",
+                "message": {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "text",
+                            "text": "Read HEARTBEAT.md if it exists (workspace context). "
+                            "Follow it strictly. If nothing needs attention, reply HEARTBEAT_OK.",
+                        }
+                    ],
+                },
+            }
+        )
+        self.assistant("HEARTBEAT_OK")
+
+    def compaction(self, summary: str) -> str:
+        kept = self.entries[-1]["id"]
+        return self._add(
+            {
+                "type": "compaction",
+                "summary": summary,
+                "firstKeptEntryId": kept,
+                "tokensBefore": 21000,
+            }
+        )
+
+    def jsonl(self) -> str:
+        return "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in self.entries)
+
+
+class OpenClawWriter:
+    """Writes agents, workspaces and transcripts under an OpenClaw state directory."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.agents: list[str] = []
+
+    def workspace(self, agent: str) -> Path:
+        return self.home / ("workspace" if agent == "main" else f"workspace-{agent}")
+
+    def add_agent(self, agent: str, name: str, user: str, memory: str = "") -> Path:
+        ws = self.workspace(agent)
+        (ws / "memory").mkdir(parents=True, exist_ok=True)
+        (ws / "IDENTITY.md").write_text(f"# IDENTITY.md - Who Am I?\n\n- **Name:** {name}\n")
+        (ws / "USER.md").write_text(f"# USER.md - About Your Human\n\n- **Name:** {user}\n")
+        (ws / "MEMORY.md").write_text(f"# MEMORY.md\n\n{memory}")
+        self.agents.append(agent)
+        self._write_config()
+        return ws
+
+    def _write_config(self) -> None:
+        listed = "".join(f'      {{ id: "{agent}" }},\n' for agent in self.agents)
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "openclaw.json").write_text(
+            "// OpenClaw configuration (JSON5)\n{\n  agents: {\n    list: [\n"
+            + listed
+            + "    ],\n  },\n}\n"
+        )
+
+    def new_session(self, agent: str, started: datetime) -> SessionBuilder:
+        sid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{agent}/{started.isoformat()}"))
+        return SessionBuilder(sid, started, str(self.workspace(agent)))
+
+    def write_legacy(
+        self,
+        agent: str,
+        session_key: str,
+        live: SessionBuilder,
+        archived: list[SessionBuilder] | None = None,
+    ) -> Path:
+        sessions = self.home / "agents" / agent / "sessions"
+        sessions.mkdir(parents=True, exist_ok=True)
+        for old in archived or []:
+            stamp = _iso(old.now).replace(":", "-")
+            (sessions / f"{old.session_id}.jsonl.reset.{stamp}").write_text(old.jsonl())
+        live_path = sessions / f"{live.session_id}.jsonl"
+        live_path.write_text(live.jsonl())
+        index = {
+            session_key: {
+                "sessionId": live.session_id,
+                "updatedAt": _ms(live.now),
+                "sessionFile": str(live_path),
+                "chatType": "direct",
+                "lastChannel": "telegram",
+            }
+        }
+        (sessions / "sessions.json").write_text(json.dumps(index, indent=2))
+        return live_path
+
+    def write_sqlite(
+        self, agent: str, session_key: str, chain: list[SessionBuilder], compress: bool = False
+    ) -> Path:
+        db_path = self.home / "agents" / agent / "agent" / "openclaw-agent.sqlite"
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(db_path)
+        try:
+            conn.executescript(_SCHEMA)
+            previous = None
+            for index, session in enumerate(chain):
+                conn.execute(
+                    "INSERT INTO session_windows VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        session.session_id,
+                        session_key,
+                        previous,
+                        "initial" if index == 0 else "reset",
+                        _ms(session.started),
+                        _ms(session.now),
+                    ),
+                )
+                for seq, entry in enumerate(session.entries):
+                    self._insert_event(conn, session.session_id, seq, entry, compress)
+                previous = session.session_id
+            conn.execute(
+                "INSERT INTO session_nodes VALUES (?, ?, ?, 1, ?)",
+                (
+                    session_key,
+                    chain[-1].session_id,
+                    json.dumps({"sessionId": chain[-1].session_id}),
+                    _ms(chain[-1].now),
+                ),
+            )
+            conn.commit()
+        finally:
+            conn.close()
+        return db_path
+
+    @staticmethod
+    def _insert_event(
+        conn: sqlite3.Connection, session_id: str, seq: int, entry: dict[str, Any], compress: bool
+    ) -> None:
+        text = json.dumps(entry, ensure_ascii=False)
+        created = _ms(datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")))
+        if compress:
+            import zstandard
+
+            blob = zstandard.ZstdCompressor().compress(text.encode())
+            conn.execute(
+                "INSERT INTO transcript_events VALUES (?, ?, NULL, ?, ?)",
+                (session_id, seq, blob, created),
+            )
+        else:
+            conn.execute(
+                "INSERT INTO transcript_events VALUES (?, ?, ?, NULL, ?)",
+                (session_id, seq, text, created),
+            )
+
+
+def write_sample_home(home: Path, today: datetime | None = None) -> Path:
+    """The quickstart's OpenClaw home: two agents, both layouts, a few days of talk."""
+    today = (today or datetime.now(UTC)).replace(hour=9, minute=0, second=0, microsecond=0)
+    writer = OpenClawWriter(home)
+    writer.add_agent(
+        "main",
+        "Juniper",
+        "Dana",
+        "- Dana prefers short replies.\n- Dana's sister Mira lives in Lisbon.\n",
+    )
+    writer.add_agent("work", "Ledger", "Dana", "- Quarterly report is due on the 5th.\n")
+    (writer.workspace("main") / "memory" / f"{(today - timedelta(days=2)):%Y-%m-%d}.md").write_text(
+        "# Daily notes\n\n## Garden\n\nDana planted tomatoes (San Marzano) along the south fence.\n"
+    )
+    old = writer.new_session("main", today - timedelta(days=2))
+    old.user("I planted San Marzano tomatoes along the south fence today.")
+    old.assistant(
+        "Lovely. They like full sun; the south fence is a good spot.",
+        thinking="Dana gardens; note the variety.",
+    )
+    old.user("Remind me what my sister's new address is? She moved to Lisbon.")
+    old.tool("memory_search", {"query": "Mira address"}, "Mira: Rua das Flores 12, Lisbon")
+    old.assistant("Mira lives at Rua das Flores 12 in Lisbon.")
+    old.heartbeat()
+    live = writer.new_session("main", today - timedelta(hours=3))
+    live.user("Book a table for two at Tasca do Chico on Friday at 8pm.")
+    live.assistant("Done: Tasca do Chico, Friday 20:00, two people. Confirmation code TQ-4471.")
+    live.compaction(
+        "## Goal\nHelp Dana with plans.\n\n## Progress\n- Dinner booked at Tasca "
+        "do Chico for Friday."
+    )
+    live.user("Also, the dentist moved my appointment to Tuesday at 9:30.")
+    live.assistant("Noted: dentist on Tuesday at 09:30.")
+    writer.write_legacy("main", "agent:main:telegram:direct:5550001", live, [old])
+    first = writer.new_session("work", today - timedelta(days=1))
+    first.user("The quarterly report is due on the 5th; Priya owns the revenue section.")
+    first.assistant("Got it: report due on the 5th, revenue section by Priya.")
+    first.assistant("", stop_reason="error")
+    second = writer.new_session("work", today - timedelta(hours=2))
+    second.user("We decided to move the launch review to Thursday.")
+    second.assistant("Launch review moved to Thursday. I'll flag it in the report.")
+    writer.write_sqlite("work", "agent:work:telegram:direct:5550001", [first, second])
+    return home

@@ -1,0 +1,162 @@
+"""Job schedules as the user writes them ("every 5m", "0 3 * * *") and what follows from them.
+
+A schedule knows its fire times, which is all that catch-up and staleness need; both are pure
+functions of a schedule, an anchor and an injected ``now``, so they are tested without sleeping.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from enum import StrEnum
+from typing import Any
+
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def parse_duration(text: str | float | timedelta) -> timedelta:
+    """'90s', '5m', '1h30m', '2d' or a number of seconds. Raises ValueError with the reason."""
+    if isinstance(text, timedelta):
+        seconds = text.total_seconds()
+    elif isinstance(text, (int, float)) and not isinstance(text, bool):
+        seconds = float(text)
+    elif isinstance(text, str):
+        seconds = _duration_seconds(text.strip())
+    else:
+        raise ValueError(f"not a duration: {text!r}")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"duration must be positive, got {text!r}")
+    return timedelta(seconds=seconds)
+
+
+def _duration_seconds(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    compact = text.replace(" ", "").lower()
+    parts = _DURATION_PART.findall(compact)
+    if not parts or "".join(n + u for n, u in parts) != compact:
+        raise ValueError(f"not a duration: {text!r} (use e.g. '30s', '5m', '1h30m', '2d')")
+    return sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in parts)
+
+
+def format_duration(value: timedelta) -> str:
+    total = value.total_seconds()
+    if total < 1:
+        return f"{round(total * 1000)}ms"
+    rest = round(total)
+    out = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, rest = divmod(rest, size)
+        if count:
+            out.append(f"{count}{unit}")
+    return "".join(out) or "0s"
+
+
+class ScheduleKind(StrEnum):
+    CRON = "cron"
+    INTERVAL = "interval"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    kind: ScheduleKind
+    cron: str | None = None
+    interval: timedelta | None = None
+
+    def __str__(self) -> str:
+        if self.kind is ScheduleKind.CRON:
+            return str(self.cron)
+        assert self.interval is not None
+        return f"every {format_duration(self.interval)}"
+
+    def trigger(self, tz: tzinfo, *, anchor: datetime | None = None) -> BaseTrigger:
+        """The APScheduler trigger; an interval keeps the phase of ``anchor`` when given."""
+        if self.kind is ScheduleKind.CRON:
+            return CronTrigger.from_crontab(self.cron, timezone=tz)
+        assert self.interval is not None
+        return IntervalTrigger(
+            seconds=self.interval.total_seconds(), start_date=anchor, timezone=tz
+        )
+
+    def fire_times_after(
+        self, anchor: datetime, until: datetime, tz: tzinfo, *, limit: int = 1000
+    ) -> list[datetime]:
+        """Fire times in (anchor, until], oldest first; only the newest ``limit`` of them, so a
+        minutely job after a month away costs no more than one after an hour."""
+        if self.kind is ScheduleKind.INTERVAL:
+            return self._interval_fires(anchor, until, limit)
+        trigger = self.trigger(tz)
+        head = _cron_fires(trigger, anchor, until, limit)
+        if len(head) < limit:
+            return head
+        # More than `limit`: start again close enough to `until` to find just the newest ones.
+        span = head[-1] - anchor
+        tail = _cron_fires(trigger, max(head[-1], until - span), until, 2 * limit + 1)
+        return (head + tail)[-limit:]
+
+    def _interval_fires(self, anchor: datetime, until: datetime, limit: int) -> list[datetime]:
+        assert self.interval is not None
+        count = math.floor((until - anchor) / self.interval)
+        first = max(1, count - limit + 1)
+        return [anchor + k * self.interval for k in range(first, count + 1)]
+
+    def nominal_interval(self, around: datetime, tz: tzinfo) -> timedelta:
+        """The gap between runs near ``around``: for cron, between the next two fire times."""
+        if self.kind is ScheduleKind.INTERVAL:
+            assert self.interval is not None
+            return self.interval
+        trigger = self.trigger(tz)
+        first: datetime = trigger.get_next_fire_time(None, around)
+        second: datetime = trigger.get_next_fire_time(None, first + _MICROSECOND)
+        return second - first
+
+
+def _cron_fires(
+    trigger: BaseTrigger, after: datetime, until: datetime, limit: int
+) -> list[datetime]:
+    fires: list[datetime] = []
+    cursor = after
+    while len(fires) < limit:
+        nxt: datetime | None = trigger.get_next_fire_time(None, cursor + _MICROSECOND)
+        if nxt is None or nxt > until:
+            break
+        fires.append(nxt)
+        cursor = nxt
+    return fires
+
+
+_EVERY = re.compile(r"^every\s+(.+)$", re.IGNORECASE)
+
+
+def parse_schedule(value: Any) -> Schedule:
+    """'every 5m' (or 'interval 5m'), or a 5-field crontab line; ValueError says what is wrong."""
+    if isinstance(value, Schedule):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("schedule must be a non-empty string")
+    text = " ".join(value.split())
+    match = _EVERY.match(text) or re.match(r"^interval\s+(.+)$", text, re.IGNORECASE)
+    if match:
+        return Schedule(ScheduleKind.INTERVAL, interval=parse_duration(match.group(1)))
+    if text.lower().startswith("cron "):
+        text = text[5:].strip()
+    if len(text.split()) != 5:
+        raise ValueError(
+            f"not a schedule: {value!r} (use a 5-field cron line like '0 * * * *'"
+            " or an interval like 'every 5m')"
+        )
+    try:
+        CronTrigger.from_crontab(text)
+    except ValueError as exc:
+        raise ValueError(f"not a valid cron line: {value!r} ({exc})") from None
+    return Schedule(ScheduleKind.CRON, cron=text)

@@ -1,0 +1,272 @@
+"""The supervisor: owns the process's parts and starts and stops them in order.
+
+start: lock the state directory -> open stores -> mark interrupted runs abandoned -> start the
+scheduler (catch-up included) -> open the socket -> tell systemd we are ready.
+stop is start in reverse: close the socket to new clients, stop scheduling, let running jobs
+finish within the grace period and cancel the rest, then close the stores and the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import filelock
+
+from daemon.api import DaemonAPI
+from daemon.errors import Unavailable
+from daemon.logs import get_logger
+from daemon.runner import JobRunner
+from daemon.scheduler import JobScheduler
+from daemon.sdnotify import Notifier
+from daemon.server import ControlServer
+from daemon.settings import JobSettings, Settings
+from jobs.base import Clock, HealthConfig, JobContext, JobSpec
+from jobs.health import overdue_jobs
+from jobs.registry import JOBS
+from stores.atomic import ensure_private_dir
+from stores.redaction import Redactor
+from stores.runlog import RunLog
+from stores.sqlite import CorruptDatabase, quarantine
+
+log = get_logger(__name__)
+
+#: How often the supervisor looks at the scheduler (and, under systemd, pings the watchdog).
+TICK = timedelta(seconds=15)
+
+
+class AlreadyRunning(Exception):
+    pass
+
+
+#: The jobs a daemon runs and, for given settings, their schedules. Injectable so that an
+#: embedding program (or a test) can run the same supervisor with a job table of its own.
+JobTable = tuple[Mapping[str, JobSpec], Callable[[Settings], Mapping[str, JobSettings]]]
+
+
+def default_job_settings(settings: Settings) -> dict[str, JobSettings]:
+    return {name: getattr(settings.jobs, name) for name in JOBS}
+
+
+DEFAULT_JOB_TABLE: JobTable = (JOBS, default_job_settings)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Supervisor:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock = utc_now,
+        notifier: Notifier | None = None,
+        reload_settings: Callable[[], Settings] | None = None,
+        job_table: JobTable = DEFAULT_JOB_TABLE,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.notifier = notifier or Notifier(None)
+        self._reload_settings = reload_settings
+        self.specs, self._job_settings_of = job_table
+        self.state_dir = settings.state_dir.expanduser().absolute()
+        self.socket_path = settings.resolved_socket_path()
+        self.redactor = Redactor(settings.secrets())
+        self.stopping = False
+        self._stopped = asyncio.Event()
+        self._lock = filelock.FileLock(self.state_dir / "infrad.lock", mode=0o600)
+        self._tick_task: asyncio.Task[None] | None = None
+        self._started = False
+
+    def __repr__(self) -> str:
+        return f"Supervisor(state_dir={str(self.state_dir)!r}, stopping={self.stopping})"
+
+    async def __aenter__(self) -> Supervisor:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        ensure_private_dir(self.state_dir)
+        try:
+            self._lock.acquire(timeout=0)
+        except filelock.Timeout:
+            raise AlreadyRunning(
+                f"another infrad already runs on {self.state_dir} (lock {self._lock.lock_file})"
+            ) from None
+        try:
+            await self._start_parts()
+        except BaseException:
+            await self._close_parts()
+            self._lock.release()
+            raise
+        self._started = True
+
+    async def _start_parts(self) -> None:
+        self.run_log = await asyncio.to_thread(open_run_log, self.state_dir / "runs.sqlite")
+        abandoned = await asyncio.to_thread(self.run_log.abandon_running, self.clock())
+        for run in abandoned:
+            log.warning("job.abandoned", job=run.job, run_id=run.run_id)
+        jobs_settings = self._job_settings_of(self.settings)
+        self.job_context = JobContext(
+            clock=self.clock,
+            tz=self.settings.zone,
+            state_dir=self.state_dir,
+            run_log=self.run_log,
+            scheduler=_LazySchedulerView(self),
+            health=HealthConfig(min_free_disk_bytes=self.settings.min_free_disk_mb * 2**20),
+            write_probes={"runs": self.run_log.probe_writable},
+        )
+        self.runner = JobRunner(
+            specs=self.specs,
+            timeouts={n: s.timeout for n, s in jobs_settings.items()},
+            run_log=self.run_log,
+            context=self.job_context,
+            clock=self.clock,
+            redactor=self.redactor,
+        )
+        self.scheduler = JobScheduler(
+            specs=self.specs,
+            job_settings=jobs_settings,
+            runner=self.runner,
+            run_log=self.run_log,
+            tz=self.settings.zone,
+            clock=self.clock,
+            catchup_grace=self.settings.catchup_grace,
+        )
+        self.api = DaemonAPI(self)
+        self.server = ControlServer(self.socket_path, self.api.call)
+        await self.scheduler.start()
+        await self.server.start()
+        self._tick_task = asyncio.create_task(self._tick(), name="supervisor-tick")
+        self.notifier.ready(self._status_line())
+        log.info(
+            "daemon.ready",
+            socket=str(self.socket_path),
+            state_dir=str(self.state_dir),
+            jobs=[n for n, s in jobs_settings.items() if s.enabled],
+        )
+
+    async def wait(self) -> None:
+        await self._stopped.wait()
+
+    def request_stop(self, reason: str = "requested") -> None:
+        if not self._stopped.is_set():
+            log.info("daemon.stop_requested", reason=reason)
+        self._stopped.set()
+
+    def force_stop(self) -> None:
+        """A second signal: do not wait for running jobs."""
+        log.warning("daemon.forced_stop")
+        for entry in self.runner.running().values():
+            entry.task.cancel("forced stop: a second signal arrived")
+        self._stopped.set()
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        self.stopping = True
+        self.notifier.stopping()
+        log.info("daemon.stopping")
+        await self.server.stop_accepting()
+        await self.scheduler.stop_intake()
+        cancelled = await self.runner.drain(self.settings.shutdown_grace)
+        for run in cancelled:
+            log.info("job.drained", job=run.job, run_id=run.run_id, status=run.status.value)
+        await self._close_parts()
+        self._lock.release()
+        log.info("daemon.stopped")
+
+    async def _close_parts(self) -> None:
+        if self._tick_task is not None:
+            self._tick_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._tick_task
+        if hasattr(self, "scheduler"):
+            await self.scheduler.shutdown()
+        if hasattr(self, "server"):
+            await self.server.close()
+        if hasattr(self, "run_log"):
+            await asyncio.to_thread(self.run_log.close)
+        self.notifier.close()
+
+    async def reload(self) -> dict[str, Any]:
+        """SIGHUP: re-read the settings and apply the job table; the rest needs a restart."""
+        if self._reload_settings is None:
+            raise Unavailable("this daemon was started without a way to re-read its settings")
+        try:
+            fresh = await asyncio.to_thread(self._reload_settings)
+        except Exception as exc:
+            log.error("daemon.reload_failed", error=str(exc))
+            raise Unavailable(f"settings not reloaded: {exc}") from None
+        changes = self.scheduler.apply(self._job_settings_of(fresh))
+        if fresh.model_dump(exclude={"jobs"}) != self.settings.model_dump(exclude={"jobs"}):
+            log.warning("daemon.reload_partial", note="only job settings apply without a restart")
+        return {"jobs": changes}
+
+    async def _tick(self) -> None:
+        interval = TICK
+        if self.notifier.watchdog is not None:
+            interval = min(interval, self.notifier.watchdog / 3)
+        while True:
+            await asyncio.sleep(interval.total_seconds())
+            self.scheduler.kick()
+            await asyncio.sleep(0)  # let the kicked scheduler dispatch before judging it
+            if self.alive():
+                self.notifier.ping()
+            else:
+                log.warning("watchdog.withheld", reason="scheduler stopped or a run is overdue")
+            self.notifier.status(self._status_line())
+
+    def alive(self) -> bool:
+        """The scheduler runs and has not left a due run behind: what the watchdog vouches for."""
+        if not self.scheduler.is_running():
+            return False
+        slack = self.job_context.health.overdue_slack
+        return not overdue_jobs(self.scheduler.scheduled_jobs(), self.clock(), slack)
+
+    def _status_line(self) -> str:
+        running = sorted(self.runner.running())
+        return f"{len(self.scheduler.job_settings)} jobs; running: {', '.join(running) or 'none'}"
+
+
+class _LazySchedulerView:
+    """The scheduler, as jobs see it; resolved late because jobs and scheduler refer to each
+    other (the scheduler runs jobs, the health job looks at the scheduler)."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self._sup = supervisor
+
+    def is_running(self) -> bool:
+        return self._sup.scheduler.is_running()
+
+    def scheduled_jobs(self) -> list[Any]:
+        return self._sup.scheduler.scheduled_jobs()
+
+    @property
+    def started_at(self) -> datetime:
+        return self._sup.scheduler.started_at
+
+
+def open_run_log(path: Path) -> RunLog:
+    """Open the run history; a corrupt file is moved aside (kept, reported), never reused."""
+    try:
+        return RunLog(path)
+    except CorruptDatabase as exc:
+        kept = quarantine(path)
+        log.error("runlog.corrupt", path=str(path), kept_as=str(kept), error=str(exc))
+        return RunLog(path)

@@ -1,0 +1,140 @@
+"""Component checks: is the scheduler alive, can we write, is there disk, are jobs succeeding.
+
+``check`` is what the ``health`` socket method answers right now; ``run`` is the scheduled job,
+which records the same report as its run's stats. The judgement of staleness is a pure function
+of times so that it is tested with an injected clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from jobs.base import JobContext, JobResult, ScheduledJobView
+from stores.runlog import JobState
+
+
+class HealthStatus(StrEnum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    FAILED = "failed"
+
+
+_RANK = {HealthStatus.OK: 0, HealthStatus.DEGRADED: 1, HealthStatus.FAILED: 2}
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    name: str
+    status: HealthStatus
+    detail: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "status": self.status.value, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    checked_at: datetime
+    checks: list[HealthCheck] = field(default_factory=list)
+
+    @property
+    def status(self) -> HealthStatus:
+        return max((c.status for c in self.checks), key=_RANK.__getitem__, default=HealthStatus.OK)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "checked_at": self.checked_at.isoformat(),
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+
+async def run(ctx: JobContext) -> JobResult:
+    report = await check(ctx)
+    failing = [c.name for c in report.checks if c.status is not HealthStatus.OK]
+    summary = f"{report.status.value}" + (f": {', '.join(failing)}" if failing else "")
+    return JobResult(summary=summary, stats=report.to_dict())
+
+
+async def check(ctx: JobContext) -> HealthReport:
+    now = ctx.clock()
+    checks = [scheduler_check(ctx, now)]
+    checks += await asyncio.to_thread(_blocking_checks, ctx, now)
+    states = await asyncio.to_thread(ctx.job_states)
+    checks += [
+        freshness_check(view, states.get(view.name), ctx.scheduler.started_at, now)
+        for view in ctx.scheduler.scheduled_jobs()
+        if view.enabled
+    ]
+    return HealthReport(checked_at=now, checks=checks)
+
+
+def scheduler_check(ctx: JobContext, now: datetime) -> HealthCheck:
+    if not ctx.scheduler.is_running():
+        return HealthCheck("scheduler", HealthStatus.FAILED, "the scheduler is not running")
+    overdue = overdue_jobs(ctx.scheduler.scheduled_jobs(), now, ctx.health.overdue_slack)
+    if overdue:
+        return HealthCheck(
+            "scheduler", HealthStatus.FAILED, f"runs not picked up: {', '.join(overdue)}"
+        )
+    return HealthCheck("scheduler", HealthStatus.OK, "running, nothing overdue")
+
+
+def overdue_jobs(views: list[ScheduledJobView], now: datetime, slack: timedelta) -> list[str]:
+    return [
+        v.name
+        for v in views
+        if v.next_run_at is not None and not v.paused and v.next_run_at < now - slack
+    ]
+
+
+def _blocking_checks(ctx: JobContext, now: datetime) -> list[HealthCheck]:
+    checks = []
+    for name, probe in ctx.write_probes.items():
+        try:
+            probe(now)
+        except Exception as exc:
+            checks.append(HealthCheck(f"db:{name}", HealthStatus.FAILED, f"not writable: {exc}"))
+        else:
+            checks.append(HealthCheck(f"db:{name}", HealthStatus.OK, "writable"))
+    checks.append(disk_check(ctx))
+    return checks
+
+
+def disk_check(ctx: JobContext) -> HealthCheck:
+    free = shutil.disk_usage(ctx.state_dir).free
+    detail = f"{free / 2**20:,.0f} MiB free (minimum {ctx.health.min_free_disk_bytes / 2**20:,.0f})"
+    if free < ctx.health.min_free_disk_bytes:
+        return HealthCheck("disk", HealthStatus.DEGRADED, detail)
+    return HealthCheck("disk", HealthStatus.OK, detail)
+
+
+def freshness_check(
+    view: ScheduledJobView, state: JobState | None, started_at: datetime, now: datetime
+) -> HealthCheck:
+    """A job is stale when neither its last success nor the daemon's start is within two of
+    its intervals: a fresh start gives every job a fair window before it is judged."""
+    name = f"job:{view.name}"
+    if view.paused:
+        return HealthCheck(name, HealthStatus.OK, "paused")
+    if view.interval is None:
+        return HealthCheck(name, HealthStatus.OK, "not scheduled")
+    last_success = state.last_success_at if state else None
+    reference = max(filter(None, (last_success, started_at)))
+    limit = 2 * view.interval
+    last = last_success.isoformat(timespec="seconds") if last_success else "never"
+    if now - reference > limit:
+        return HealthCheck(
+            name, HealthStatus.DEGRADED, f"last success {last}; expected within {limit}"
+        )
+    failures = state.consecutive_failures if state else 0
+    if failures:
+        return HealthCheck(
+            name, HealthStatus.DEGRADED, f"{failures} failure(s) in a row; last success {last}"
+        )
+    return HealthCheck(name, HealthStatus.OK, f"last success {last}")

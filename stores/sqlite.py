@@ -1,0 +1,81 @@
+"""Opening the daemon's own SQLite databases the same way everywhere.
+
+WAL so that readers never wait on the writer, a busy timeout so that two writers queue instead
+of failing, files created 0600 before SQLite touches them, and a schema version checked on open.
+A file that is not a database is never overwritten: it is moved aside and reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from stores.atomic import PRIVATE_FILE
+
+
+class CorruptDatabase(Exception):
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: not a usable SQLite database ({reason})")
+        self.path = path
+
+
+def connect(path: Path, schema: str, version: int) -> sqlite3.Connection:
+    """Open (creating if needed) a database and bring its schema to ``version``."""
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE))
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        current = conn.execute("PRAGMA user_version").fetchone()[0]
+        if current > version:
+            raise CorruptDatabase(path, f"schema {current} is newer than this version knows")
+        if current < version:
+            # executescript commits whatever is open first, so the script is its own transaction.
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{schema}\nPRAGMA user_version = {int(version)};\nCOMMIT;"
+            )
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if is_corruption(exc):
+            raise CorruptDatabase(path, str(exc)) from exc
+        raise
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    """The file is damaged or not a database; not a busy, full or unreadable disk."""
+    name = getattr(exc, "sqlite_errorname", "")
+    return (
+        name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or type(exc) is sqlite3.DatabaseError
+    )
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection, *, immediate: bool = True) -> Iterator[None]:
+    conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def quarantine(path: Path, now: datetime | None = None) -> Path:
+    """Move a broken database (and its WAL files) aside, keeping it for inspection."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(str(path) + suffix)
+        if source.exists():
+            source.rename(Path(str(target) + suffix))
+    return target
