@@ -21,6 +21,7 @@ from daemon import __version__
 from daemon.errors import InfraError
 from daemon.settings import Settings, SettingsError, iter_settings, load_settings
 from stores.redaction import Redactor
+from stores.sqlite import IncompatibleDatabase
 
 if TYPE_CHECKING:
     from daemon.supervisor import JobTable
@@ -134,7 +135,7 @@ async def serve(
     )
     try:
         await supervisor.start()
-    except (AlreadyRunning, InfraError, OSError) as exc:
+    except (AlreadyRunning, InfraError, OSError, IncompatibleDatabase) as exc:
         print(f"infrad: cannot start: {exc}", file=sys.stderr)
         return 1
     loop = asyncio.get_running_loop()

@@ -64,6 +64,10 @@ class JobRunner:
     def __repr__(self) -> str:
         return f"JobRunner(running={sorted(self._in_flight)}, closing={self._closing})"
 
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
     def running(self) -> dict[str, InFlight]:
         return dict(self._in_flight)
 

@@ -23,6 +23,10 @@ class CorruptDatabase(Exception):
         self.path = path
 
 
+class IncompatibleDatabase(Exception):
+    """Written by a newer version: left alone, and the daemon refuses to start on it."""
+
+
 def connect(path: Path, schema: str, version: int) -> sqlite3.Connection:
     """Open (creating if needed) a database and bring its schema to ``version``."""
     if not path.exists():
@@ -34,7 +38,10 @@ def connect(path: Path, schema: str, version: int) -> sqlite3.Connection:
         conn.execute("PRAGMA foreign_keys=ON")
         current = conn.execute("PRAGMA user_version").fetchone()[0]
         if current > version:
-            raise CorruptDatabase(path, f"schema {current} is newer than this version knows")
+            raise IncompatibleDatabase(
+                f"{path}: schema {current} is newer than this version ({version}) knows;"
+                " upgrade openclaw-infra"
+            )
         if current < version:
             # executescript commits whatever is open first, so the script is its own transaction.
             conn.executescript(

@@ -64,6 +64,7 @@ class DaemonProcess:
         self.log_path = root / "infrad.log"
         self.env = {**os.environ, **base_environ(root), **(env or {})}
         self.env.pop("NOTIFY_SOCKET", None)
+        self.env["PYTHONPATH"] = str(REPO)  # so that launchers in tests/ can be run with -m
         self.argv = launcher or [sys.executable, "-m", "daemon.main"]
         self.proc: subprocess.Popen[bytes] | None = None
 

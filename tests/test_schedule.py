@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -71,7 +72,7 @@ def test_cron_fire_times_follow_wall_clock_across_dst() -> None:
     fires = daily.fire_times_after(anchor, datetime(2026, 10, 27, 12, 0, tzinfo=BERLIN), BERLIN)
     assert [f.astimezone(BERLIN).hour for f in fires] == [3, 3, 3, 3]
     utc = [f.astimezone(UTC) for f in fires]
-    gaps = {b - a for a, b in zip(utc, utc[1:], strict=False)}
+    gaps = {b - a for a, b in itertools.pairwise(utc)}
     assert gaps == {timedelta(hours=24), timedelta(hours=25)}
 
 
