@@ -21,7 +21,11 @@ RequestId = int | str | None
 
 
 def encode(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    # A lone surrogate (an id sent as "\ud800", a path decoded with surrogateescape) cannot be
+    # UTF-8; json.dumps leaves such characters only inside strings, where backslashreplace
+    # writes them as the JSON escape that reads back as the same string.
+    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8", "backslashreplace") + b"\n"
 
 
 def request(method: str, params: dict[str, Any] | None = None, *, id: RequestId = None) -> bytes:
