@@ -314,7 +314,10 @@ def _table(headers: list[str], rows: list[list[str]], empty: str = "") -> None:
         table.add_column(header, overflow="fold")
     for row in rows:
         table.add_row(*row)
-    Console(highlight=False, soft_wrap=False).print(table)
+    console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console.width = 200  # piped into grep or a file: one row per line, not wrapped at 80
+    console.print(table)
 
 
 def _when(iso: str | None) -> str:

@@ -13,7 +13,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from daemon.errors import Forbidden, Internal, Unavailable, from_wire
+from daemon.errors import Forbidden, InfraError, Internal, Unavailable, from_wire
 from daemon.protocol import request
 
 
@@ -22,6 +22,18 @@ def _not_running(path: Path) -> Unavailable:
         f"no daemon answering at {path}; start it with `infrad` "
         "(or `systemctl --user start openclaw-infra`), or pass --socket"
     )
+
+
+def _cannot_connect(path: Path, exc: OSError) -> InfraError:
+    """Why nothing answers at ``path``: every way a connect fails is one line for infractl."""
+    if isinstance(exc, FileNotFoundError | ConnectionRefusedError | NotADirectoryError):
+        return _not_running(path)
+    if isinstance(exc, PermissionError):
+        return Forbidden(f"not allowed to open {path}; is it another user's daemon?")
+    if isinstance(exc, TimeoutError):
+        return Unavailable(f"the daemon at {path} did not accept a connection in time")
+    # e.g. a path longer than sockaddr_un allows: nothing can be listening there either.
+    return Unavailable(f"cannot connect to {path}: {exc.strerror or exc}")
 
 
 def _result(path: Path, line: bytes) -> Any:
@@ -48,12 +60,9 @@ class ControlClient:
         self._sock.settimeout(timeout)
         try:
             self._sock.connect(os.fspath(path))
-        except (FileNotFoundError, ConnectionRefusedError):
+        except OSError as exc:
             self._sock.close()
-            raise _not_running(path) from None
-        except PermissionError:
-            self._sock.close()
-            raise Forbidden(f"not allowed to open {path}; is it another user's daemon?") from None
+            raise _cannot_connect(path, exc) from None
         self._reader = self._sock.makefile("rb")
 
     def __enter__(self) -> ControlClient:
@@ -95,8 +104,8 @@ class AsyncControlClient:
             self._reader, self._writer = await asyncio.open_unix_connection(
                 os.fspath(self.path), limit=2**24
             )
-        except (FileNotFoundError, ConnectionRefusedError):
-            raise _not_running(self.path) from None
+        except OSError as exc:
+            raise _cannot_connect(self.path, exc) from None
         return self
 
     async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:

@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import platformdirs
-
 APP_NAME = "openclaw-infra"
 ENV_PREFIX = "OPENCLAW_INFRA_"
 SOCKET_NAME = "infrad.sock"
@@ -19,6 +17,8 @@ MAX_SOCKET_PATH_BYTES = 103
 
 
 def default_state_dir() -> Path:
+    import platformdirs  # deferred: infractl with --socket or SOCKET_PATH never needs it
+
     return Path(platformdirs.user_state_dir(APP_NAME, appauthor=False))
 
 

@@ -12,7 +12,7 @@ from xml.sax.saxutils import escape
 
 import platformdirs
 
-from daemon.errors import NotFound
+from daemon.errors import NotConfigured, NotFound
 from stores.atomic import atomic_write_text
 
 SYSTEMD_UNIT = "openclaw-infra.service"
@@ -36,15 +36,20 @@ def template_path(kind: str) -> Path:
 def infrad_path() -> Path:
     """The ``infrad`` of the environment this ``infractl`` runs in."""
     beside = Path(sys.executable).parent / "infrad"
+    if not beside.is_file():
+        raise NotFound(
+            f"no infrad beside {sys.executable}; run `infractl service install` from the"
+            " environment openclaw-infra is installed in"
+        )
     return beside.absolute()
 
 
 def render(kind: str, infrad: Path, env_file: Path | None, log_dir: Path) -> str:
     template = Template(template_path(kind).read_text())
     if kind == "systemd":
-        args = [str(infrad)] + (["--env-file", str(env_file)] if env_file else [])
-        quoted = " ".join(_systemd_quote(a) for a in args)
-        return template.substitute(infrad=quoted, env_file_arg="")
+        args = ["--env-file", str(env_file)] if env_file else []
+        command = " ".join([_systemd_executable(str(infrad))] + [_systemd_quote(a) for a in args])
+        return template.substitute(infrad=command, env_file_arg="")
     extra = "".join(
         f"\n    <string>{escape(a)}</string>"
         for a in (["--env-file", str(env_file)] if env_file else [])
@@ -54,10 +59,34 @@ def render(kind: str, infrad: Path, env_file: Path | None, log_dir: Path) -> str
     )
 
 
+def _systemd_executable(path: str) -> str:
+    """ExecStart's program: ``%`` is a specifier there too, but ``$`` is not expanded and
+    systemd refuses a program path with quotes, backslashes or control characters outright."""
+    if any(c in "\"'\\" or not c.isprintable() for c in path):
+        raise NotConfigured(
+            f"systemd cannot run {path!r}: quotes, backslashes and control characters are "
+            "not allowed in a program path; install openclaw-infra under another path"
+        )
+    escaped = path.replace("%", "%%")
+    return escaped if _plain(path) else f'"{escaped}"'
+
+
 def _systemd_quote(arg: str) -> str:
-    if all(c.isalnum() or c in "/._-+:=@" for c in arg):
-        return arg
-    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """An ExecStart argument as systemd reads it: ``%`` specifiers and ``$`` variables are
+    expanded even inside quotes, so both are doubled; C escapes are undone inside quotes."""
+    escaped = "".join(_SYSTEMD_ESCAPES.get(c) or _c_escape(c) for c in arg)
+    return escaped if _plain(arg) else f'"{escaped}"'
+
+
+_SYSTEMD_ESCAPES = {"%": "%%", "$": "$$", "\\": "\\\\", '"': '\\"'}
+
+
+def _c_escape(c: str) -> str:
+    return c if c.isprintable() else "".join(f"\\x{b:02x}" for b in c.encode())
+
+
+def _plain(arg: str) -> bool:
+    return all(c.isalnum() or c in "/._-+:=@" for c in arg)
 
 
 def target_path(kind: str) -> Path:
