@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 _SCHEMA = """
 CREATE TABLE session_nodes (
@@ -43,17 +43,34 @@ def _iso(when: datetime) -> str:
 
 def wrap_channel_text(text: str, sender: str, sender_id: str, when: datetime) -> str:
     """User text as the Telegram channel delivers it: a metadata block and a time prefix."""
+    stamp = when.strftime("%a %Y-%m-%d %H:%M") + " GMT+0"
+    return f"{_sender_block(sender, sender_id)}\n\n[{stamp}] {text}"
+
+
+def wrap_conversation_text(
+    text: str, sender: str, sender_id: str, when: datetime, message_id: str
+) -> str:
+    """User text as newer OpenClaw versions deliver it: conversation info first, no time prefix."""
+    info = {
+        "message_id": message_id,
+        "sender_id": sender_id,
+        "sender": sender,
+        "timestamp": when.strftime("%a %Y-%m-%d %H:%M") + " GMT+0",
+    }
+    return (
+        f"Conversation info (untrusted metadata):\n```json\n{json.dumps(info, indent=2)}\n```"
+        f"\n\n{_sender_block(sender, sender_id)}\n\n{text}"
+    )
+
+
+def _sender_block(sender: str, sender_id: str) -> str:
     meta = {
         "label": f"{sender} ({sender_id})",
         "id": sender_id,
         "name": sender,
         "username": sender.lower(),
     }
-    stamp = when.strftime("%a %Y-%m-%d %H:%M") + " GMT+0"
-    return (
-        f"Sender (untrusted metadata):\n```json\n{json.dumps(meta, indent=2)}\n```\n\n"
-        f"[{stamp}] {text}"
-    )
+    return f"Sender (untrusted metadata):\n```json\n{json.dumps(meta, indent=2)}\n```"
 
 
 @dataclass
@@ -99,9 +116,28 @@ class SessionBuilder:
         assert self._clock is not None
         return self._clock
 
-    def user(self, text: str, sender: str = "Dana", sender_id: str = "5550001") -> str:
+    def add(self, entry: dict[str, Any]) -> str:
+        """Any entry, as given (an unknown type, an odd message); id, parent, time are added."""
+        return self._add(entry)
+
+    def user(
+        self,
+        text: str,
+        sender: str = "Dana",
+        sender_id: str = "5550001",
+        *,
+        wrapper: Literal["sender", "conversation", "none"] = "sender",
+        image: bool = False,
+    ) -> str:
+        """A message from the person; ``wrapper`` picks the envelope of the OpenClaw version."""
         when = self.now + timedelta(seconds=30)
-        content = [{"type": "text", "text": wrap_channel_text(text, sender, sender_id, when)}]
+        if wrapper == "sender":
+            text = wrap_channel_text(text, sender, sender_id, when)
+        elif wrapper == "conversation":
+            text = wrap_conversation_text(text, sender, sender_id, when, str(self._counter + 1))
+        content: list[dict[str, Any]] = [{"type": "text", "text": text}]
+        if image:
+            content.insert(0, {"type": "image", "mimeType": "image/jpeg", "data": ""})
         return self._add(
             {
                 "type": "message",
@@ -187,6 +223,28 @@ class SessionBuilder:
         )
         self.assistant("HEARTBEAT_OK")
 
+    def memory_flush(self, reply: str = "NO_REPLY") -> None:
+        """OpenClaw's turn before a compaction: write durable notes to memory/, then reply."""
+        day = f"{self.now:%Y-%m-%d}"
+        self._add(
+            {
+                "type": "message",
+                "message": {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "text",
+                            "text": "Pre-compaction memory flush. Store durable memories now "
+                            f"(use memory/{day}.md; create memory/ if needed). "
+                            "If nothing to store, reply with NO_REPLY.",
+                        }
+                    ],
+                },
+            }
+        )
+        self.tool("write", {"path": f"memory/{day}.md", "content": "- notes"}, "ok")
+        self.assistant(reply)
+
     def compaction(self, summary: str) -> str:
         kept = self.entries[-1]["id"]
         return self._add(
@@ -241,12 +299,15 @@ class OpenClawWriter:
         session_key: str,
         live: SessionBuilder,
         archived: list[SessionBuilder] | None = None,
+        deleted: list[SessionBuilder] | None = None,
     ) -> Path:
+        """``live`` as ``<id>.jsonl`` in ``sessions.json``; the others as reset/deleted archives."""
         sessions = self.home / "agents" / agent / "sessions"
         sessions.mkdir(parents=True, exist_ok=True)
-        for old in archived or []:
-            stamp = _iso(old.now).replace(":", "-")
-            (sessions / f"{old.session_id}.jsonl.reset.{stamp}").write_text(old.jsonl())
+        for state, olds in (("reset", archived or []), ("deleted", deleted or [])):
+            for old in olds:
+                stamp = _iso(old.now).replace(":", "-")
+                (sessions / f"{old.session_id}.jsonl.{state}.{stamp}").write_text(old.jsonl())
         live_path = sessions / f"{live.session_id}.jsonl"
         live_path.write_text(live.jsonl())
         index = {
@@ -264,40 +325,65 @@ class OpenClawWriter:
     def write_sqlite(
         self, agent: str, session_key: str, chain: list[SessionBuilder], compress: bool = False
     ) -> Path:
-        db_path = self.home / "agents" / agent / "agent" / "openclaw-agent.sqlite"
+        db_path = self.database(agent)
         db_path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(db_path)
         try:
             conn.executescript(_SCHEMA)
-            previous = None
-            for index, session in enumerate(chain):
-                conn.execute(
-                    "INSERT INTO session_windows VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        session.session_id,
-                        session_key,
-                        previous,
-                        "initial" if index == 0 else "reset",
-                        _ms(session.started),
-                        _ms(session.now),
-                    ),
-                )
-                for seq, entry in enumerate(session.entries):
-                    self._insert_event(conn, session.session_id, seq, entry, compress)
-                previous = session.session_id
-            conn.execute(
-                "INSERT INTO session_nodes VALUES (?, ?, ?, 1, ?)",
-                (
-                    session_key,
-                    chain[-1].session_id,
-                    json.dumps({"sessionId": chain[-1].session_id}),
-                    _ms(chain[-1].now),
-                ),
-            )
+            self._insert_chain(conn, session_key, chain, compress)
             conn.commit()
         finally:
             conn.close()
         return db_path
+
+    def database(self, agent: str) -> Path:
+        return self.home / "agents" / agent / "agent" / "openclaw-agent.sqlite"
+
+    def append_sqlite(
+        self, agent: str, session_key: str, chain: list[SessionBuilder], compress: bool = False
+    ) -> Path:
+        """What the builders of ``chain`` gained since they were written: new rows, new sessions."""
+        db_path = self.database(agent)
+        conn = sqlite3.connect(db_path)
+        try:
+            self._insert_chain(conn, session_key, chain, compress)
+            conn.commit()
+        finally:
+            conn.close()
+        return db_path
+
+    def _insert_chain(
+        self,
+        conn: sqlite3.Connection,
+        session_key: str,
+        chain: list[SessionBuilder],
+        compress: bool,
+    ) -> None:
+        previous = None
+        for index, session in enumerate(chain):
+            conn.execute(
+                "INSERT OR IGNORE INTO session_windows VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    session.session_id,
+                    session_key,
+                    previous,
+                    "initial" if index == 0 else "reset",
+                    _ms(session.started),
+                    _ms(session.now),
+                ),
+            )
+            for seq, entry in enumerate(session.entries):
+                self._insert_event(conn, session.session_id, seq, entry, compress)
+            previous = session.session_id
+        conn.execute(
+            "INSERT OR REPLACE INTO session_nodes VALUES (?, ?, ?, 1, ?)",
+            (
+                session_key,
+                chain[-1].session_id,
+                json.dumps({"sessionId": chain[-1].session_id}),
+                _ms(chain[-1].now),
+            ),
+        )
 
     @staticmethod
     def _insert_event(
@@ -310,12 +396,12 @@ class OpenClawWriter:
 
             blob = zstandard.ZstdCompressor().compress(text.encode())
             conn.execute(
-                "INSERT INTO transcript_events VALUES (?, ?, NULL, ?, ?)",
+                "INSERT OR IGNORE INTO transcript_events VALUES (?, ?, NULL, ?, ?)",
                 (session_id, seq, blob, created),
             )
         else:
             conn.execute(
-                "INSERT INTO transcript_events VALUES (?, ?, ?, NULL, ?)",
+                "INSERT OR IGNORE INTO transcript_events VALUES (?, ?, ?, NULL, ?)",
                 (session_id, seq, text, created),
             )
 

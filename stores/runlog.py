@@ -259,7 +259,7 @@ class RunLog:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT * FROM job_runs {where} ORDER BY run_id DESC LIMIT ?",  # noqa: S608 - clauses are fixed strings; values are bound
+                f"SELECT * FROM job_runs {where} ORDER BY run_id DESC LIMIT ?",
                 (*args, limit),
             ).fetchall()
         return [_row_to_run(row) for row in rows]
@@ -318,7 +318,7 @@ class RunLog:
             return
         assignments = ", ".join(f"{name} = ?" for name in values)
         self._conn.execute(
-            f"UPDATE job_state SET {assignments} WHERE job = ?",  # noqa: S608 - column names come from this module, values are bound
+            f"UPDATE job_state SET {assignments} WHERE job = ?",
             (*values.values(), job),
         )
 

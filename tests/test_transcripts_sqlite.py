@@ -1,0 +1,282 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from daemon.sample import OpenClawWriter, SessionBuilder
+from stores.problems import ProblemKind, SkipReason
+from stores.transcript_entries import Names, Role
+from stores.transcripts_sqlite import SessionProgress, SqliteCheckpoint, SqliteRead, read_sqlite
+
+NAMES = Names(assistant="Ledger", user="Dana")
+KEY = "agent:work:telegram:direct:5550001"
+T0 = datetime(2026, 7, 20, 9, 0, tzinfo=UTC)
+
+
+def _chain(writer: OpenClawWriter) -> list[SessionBuilder]:
+    first = writer.new_session("work", T0)
+    first.user("The quarterly report is due on the 5th.", wrapper="conversation")
+    first.tool("calendar", {"day": 5}, "free")
+    first.assistant("Noted: report due on the 5th.", thinking="Dates matter.")
+    second = writer.new_session("work", T0 + timedelta(days=1))
+    second.user("Priya owns the revenue section.")
+    second.assistant("", stop_reason="error")
+    second.compaction("Report due on the 5th; Priya has revenue.")
+    second.assistant("Got it: Priya, revenue.")
+    return [first, second]
+
+
+def _read(db: Path, checkpoint: SqliteCheckpoint | None = None) -> SqliteRead:
+    return read_sqlite(db, checkpoint, agent_id="work", names=NAMES)
+
+
+def _texts(read: SqliteRead) -> list[str]:
+    return [t.text for t in read.turns]
+
+
+def test_sessions_are_read_in_chain_order_with_their_keys(root: Path) -> None:
+    writer = OpenClawWriter(root)
+    chain = _chain(writer)
+    db = writer.write_sqlite("work", KEY, chain)
+
+    read = _read(db)
+
+    assert [(t.role, t.speaker, t.text) for t in read.turns] == [
+        (Role.USER, "Dana", "The quarterly report is due on the 5th."),
+        (Role.ASSISTANT, "Ledger", "Noted: report due on the 5th."),
+        (Role.USER, "Dana", "Priya owns the revenue section."),
+        (Role.SUMMARY, None, "Report due on the 5th; Priya has revenue."),
+        (Role.ASSISTANT, "Ledger", "Got it: Priya, revenue."),
+    ]
+    first, second = chain
+    assert [(s.session_id, s.session_key, s.previous_session_id) for s in read.sessions] == [
+        (first.session_id, KEY, None),
+        (second.session_id, KEY, first.session_id),
+    ]
+    assert {t.session_key for t in read.turns} == {KEY}
+    assert read.turns[0].entry_id == first.entries[2]["id"]
+    assert read.turns[0].where == f"{db}#{first.session_id}:2"
+    assert read.skipped == {SkipReason.METADATA: 4, SkipReason.TOOL: 2, SkipReason.ERROR: 1}
+    assert read.problems == ()
+
+
+def test_compressed_rows_read_like_plain_ones(root: Path) -> None:
+    reads = []
+    for name, compress in (("plain", False), ("packed", True)):
+        writer = OpenClawWriter(root / name)
+        db = writer.write_sqlite("work", KEY, _chain(writer), compress=compress)
+        reads.append(_read(db))
+    with sqlite3.connect(db) as conn:
+        assert conn.execute(
+            "SELECT count(*) FROM transcript_events WHERE event_json IS NOT NULL"
+        ).fetchone() == (0,)
+    conn.close()
+    plain, packed = reads
+    assert packed.problems == ()
+    assert len(packed.turns) == 5
+    assert [(t.entry_id, t.text) for t in packed.turns] == [
+        (t.entry_id, t.text) for t in plain.turns
+    ]
+
+
+def test_a_damaged_row_is_reported_and_the_rest_read(root: Path) -> None:
+    writer = OpenClawWriter(root)
+    chain = _chain(writer)
+    db = writer.write_sqlite("work", KEY, chain, compress=True)
+    first = chain[0].session_id
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "UPDATE transcript_events SET event_zstd = ? WHERE session_id = ? AND seq = 2",
+            (b"\x28\xb5\x2f\xfd garbage", first),
+        )
+        conn.execute(
+            "UPDATE transcript_events SET event_json = 'not json', event_zstd = NULL"
+            " WHERE session_id = ? AND seq = 3",
+            (first,),
+        )
+    conn.close()
+
+    read = _read(db)
+
+    assert _texts(read)[0] == "Noted: report due on the 5th."
+    assert [(p.kind, p.where) for p in read.problems] == [
+        (ProblemKind.BAD_ROW, f"{db}#{first}:2"),
+        (ProblemKind.BAD_ROW, f"{db}#{first}:3"),
+    ]
+    assert read.skipped[SkipReason.MALFORMED] == 2
+
+
+def test_rows_added_between_reads_come_once(root: Path) -> None:
+    writer = OpenClawWriter(root)
+    chain = _chain(writer)
+    db = writer.write_sqlite("work", KEY, chain)
+    first = _read(db)
+    chain[1].user("Also: the offsite moved to Lisbon.")
+    third = writer.new_session("work", T0 + timedelta(days=2))
+    third.user("New day, new session.")
+    writer.append_sqlite("work", KEY, [*chain, third])
+
+    second = _read(db, first.checkpoint)
+    again = _read(db, second.checkpoint)
+
+    assert _texts(second) == ["Also: the offsite moved to Lisbon.", "New day, new session."]
+    assert again.turns == ()
+    assert again.checkpoint == second.checkpoint
+    assert [t.entry_id for t in first.turns + second.turns] == [t.entry_id for t in _read(db).turns]
+
+
+def test_a_checkpoint_survives_json(root: Path) -> None:
+    writer = OpenClawWriter(root)
+    chain = _chain(writer)
+    db = writer.write_sqlite("work", KEY, chain)
+    first = _read(db)
+    stored = SqliteCheckpoint.from_dict(json.loads(json.dumps(first.checkpoint.to_dict())))
+    assert stored == first.checkpoint
+    assert _read(db, stored).turns == ()
+
+
+def test_reading_never_writes_and_never_waits_for_the_writer(root: Path) -> None:
+    writer = OpenClawWriter(root)
+    chain = _chain(writer)
+    db = writer.write_sqlite("work", KEY, chain)
+    owner = sqlite3.connect(db, isolation_level=None)  # OpenClaw, in WAL mode, mid-write
+    owner.execute("PRAGMA journal_mode=WAL")
+    owner.execute("BEGIN IMMEDIATE")
+    chain[1].user("not committed yet")
+    entry = json.dumps(chain[1].entries[-1])
+    owner.execute(
+        "INSERT INTO transcript_events VALUES (?, ?, ?, NULL, 0)",
+        (chain[1].session_id, len(chain[1].entries) - 1, entry),
+    )
+    before = _fingerprint(db)
+
+    during = _read(db)
+    assert "not committed yet" not in _texts(during)
+    assert during.problems == ()
+    assert _fingerprint(db) == before
+    owner.execute("COMMIT")
+    after = _read(db, during.checkpoint)
+    owner.close()
+
+    assert _texts(after) == ["not committed yet"]
+    assert during.checkpoint.sessions[chain[1].session_id].last_seq == len(chain[1].entries) - 2
+
+
+def test_rows_still_in_the_wal_are_read_and_the_wal_left_alone(root: Path) -> None:
+    """A copy taken while OpenClaw runs: committed rows only in the WAL. A read-write
+    connection would fold the WAL into the database when it closes; a reader must not."""
+    writer = OpenClawWriter(root / "live")
+    chain = _chain(writer)
+    db = writer.write_sqlite("work", KEY, chain)
+    owner = sqlite3.connect(db, isolation_level=None)
+    owner.execute("PRAGMA journal_mode=WAL")
+    chain[1].user("only in the WAL")
+    owner.execute(
+        "INSERT INTO transcript_events VALUES (?, ?, ?, NULL, 0)",
+        (chain[1].session_id, len(chain[1].entries) - 1, json.dumps(chain[1].entries[-1])),
+    )
+    copy = root / "copy" / db.name
+    copy.parent.mkdir()
+    for suffix in ("", "-wal"):
+        shutil.copyfile(f"{db}{suffix}", f"{copy}{suffix}")
+    owner.close()
+    before = _fingerprint(copy)
+
+    read = _read(copy)
+
+    assert _texts(read)[-1] == "only in the WAL"
+    assert _fingerprint(copy) == before
+
+
+def test_the_schema_openclaw_ships_reads_too(root: Path) -> None:
+    """No event_zstd column, STRICT tables, an identities table: as in OpenClaw 2026.7."""
+    writer = OpenClawWriter(root)
+    (session,) = _chain(writer)[:1]
+    db = root / "agent.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.executescript(
+            """
+            CREATE TABLE session_nodes (session_key TEXT NOT NULL PRIMARY KEY,
+              current_session_id TEXT NOT NULL, entry_json TEXT NOT NULL,
+              updated_at INTEGER NOT NULL) STRICT;
+            CREATE TABLE transcript_events (session_id TEXT NOT NULL, seq INTEGER NOT NULL,
+              event_json TEXT NOT NULL, created_at INTEGER NOT NULL,
+              PRIMARY KEY (session_id, seq)) STRICT;
+            CREATE TABLE transcript_event_identities (session_id TEXT NOT NULL,
+              event_id TEXT NOT NULL, seq INTEGER NOT NULL) STRICT;
+            PRAGMA user_version = 7;
+            """
+        )
+        conn.executemany(
+            "INSERT INTO transcript_events VALUES (?, ?, ?, 0)",
+            [(session.session_id, seq, json.dumps(e)) for seq, e in enumerate(session.entries)],
+        )
+        conn.execute("INSERT INTO session_nodes VALUES (?, ?, '{}', 0)", (KEY, session.session_id))
+    conn.close()
+
+    read = _read(db)
+
+    assert _texts(read) == [
+        "The quarterly report is due on the 5th.",
+        "Noted: report due on the 5th.",
+    ]
+    # No session_windows table: the key comes from session_nodes' current session.
+    assert [(s.session_id, s.session_key) for s in read.sessions] == [(session.session_id, KEY)]
+
+
+def test_a_corrupt_database_is_a_problem_not_an_exception(root: Path) -> None:
+    db = root / "openclaw-agent.sqlite"
+    db.write_bytes(random.Random(7).randbytes(64 * 1024))
+    known = SqliteCheckpoint({"s": SessionProgress(3)})
+
+    read = _read(db, known)
+
+    assert read.turns == ()
+    assert read.checkpoint == known
+    assert [(p.kind, p.where) for p in read.problems] == [(ProblemKind.CORRUPT_DATABASE, str(db))]
+
+
+def test_a_database_damaged_inside_is_a_problem_too(root: Path) -> None:
+    writer = OpenClawWriter(root)
+    chain = _chain(writer)
+    for n in range(200):
+        chain[1].user(f"padding {n} " + "x" * 200)
+    db = writer.write_sqlite("work", KEY, chain)
+    data = bytearray(db.read_bytes())
+    data[8192:] = random.Random(1).randbytes(len(data) - 8192)  # header and schema intact
+    db.write_bytes(bytes(data))
+
+    read = _read(db)
+
+    assert [p.kind for p in read.problems] == [ProblemKind.CORRUPT_DATABASE]
+
+
+@pytest.mark.parametrize("version", [0, 3])
+def test_an_older_schema_is_reported(root: Path, version: int) -> None:
+    writer = OpenClawWriter(root)
+    db = writer.write_sqlite("work", KEY, _chain(writer))
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"PRAGMA user_version = {version}")
+    conn.close()
+    read = _read(db)
+    assert read.turns == ()
+    assert [p.kind for p in read.problems] == [ProblemKind.OLD_SCHEMA]
+    assert f"schema version {version}" in read.problems[0].detail
+
+
+def test_a_missing_database_is_a_problem(root: Path) -> None:
+    read = _read(root / "nothing.sqlite")
+    assert [p.kind for p in read.problems] == [ProblemKind.UNREADABLE]
+
+
+def _fingerprint(db: Path) -> list[tuple[str, int]]:
+    """Content and mtime of the database and its WAL: what a writer would change."""
+    files = [db, Path(f"{db}-wal")]
+    return [(hashlib.sha256(f.read_bytes()).hexdigest(), f.stat().st_mtime_ns) for f in files]
