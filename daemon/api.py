@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from daemon import __version__
-from daemon.errors import BadRequest, JobFailed, Timeout, UnknownMethod
+from daemon.api_memory import MemoryMethods
+from daemon.errors import BadRequest, JobFailed, NotFound, Timeout, UnknownMethod
 from daemon.protocol import VERSION
 from jobs import health
 from stores.runlog import RunStatus
@@ -43,6 +44,10 @@ class TriggerParams(JobParams):
     timeout: float | None = Field(None, gt=0, le=86400)
 
 
+class RunParams(NoParams):
+    run_id: int = Field(ge=1)
+
+
 class RunsParams(NoParams):
     job: str | None = Field(None, pattern=JOB_NAME)
     limit: int = Field(20, ge=1, le=1000)
@@ -65,6 +70,8 @@ class DaemonAPI:
             "runs": (RunsParams, self.runs),
             "health": (NoParams, self.health),
             "reload": (NoParams, self.reload),
+            "run": (RunParams, self.run),
+            **MemoryMethods(supervisor).table(),
         }
 
     def methods(self) -> list[str]:
@@ -135,6 +142,7 @@ class DaemonAPI:
                     "timeout_s": settings.timeout.total_seconds(),
                     "next_run_at": _iso(view.next_run_at),
                     "running_run_id": running[name].run_id if name in running else None,
+                    "progress": running[name].progress.to_dict() if name in running else None,
                     "last_status": state.last_status.value if state and state.last_status else None,
                     "last_success_at": _iso(state.last_success_at) if state else None,
                     "consecutive_failures": state.consecutive_failures if state else 0,
@@ -175,6 +183,18 @@ class DaemonAPI:
             self.sup.run_log.runs, params.job, params.limit, params.status
         )
         return {"runs": [run.to_dict() for run in runs]}
+
+    async def run(self, params: RunParams) -> dict[str, Any]:
+        """One run; while it is going, with its progress (what `memory reindex` draws)."""
+        try:
+            run = await asyncio.to_thread(self.sup.run_log.run, params.run_id)
+        except KeyError:
+            raise NotFound(f"no run {params.run_id}") from None
+        result = run.to_dict()
+        going = self.sup.runner.running().get(run.job)
+        if going is not None and going.run_id == run.run_id:
+            result["progress"] = going.progress.to_dict()
+        return result
 
     async def health(self, _: NoParams) -> dict[str, Any]:
         report = await health.check(self.sup.job_context)

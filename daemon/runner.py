@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from daemon.errors import Busy, UnknownJob
 from daemon.logs import get_logger
-from jobs.base import Clock, JobContext, JobResult, JobSpec
+from jobs.base import Clock, JobContext, JobResult, JobSpec, Progress
 from stores.redaction import Redactor
 from stores.runlog import JobRun, RunLog, RunStatus, RunTrigger
 
@@ -30,6 +31,7 @@ class InFlight:
     trigger: RunTrigger
     started_at: datetime
     task: asyncio.Task[JobRun]
+    progress: Progress
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,11 @@ class JobRunner:
         return dict(self._in_flight)
 
     async def start(
-        self, job: str, trigger: RunTrigger, scheduled_for: datetime | None = None
+        self,
+        job: str,
+        trigger: RunTrigger,
+        scheduled_for: datetime | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> InFlight:
         """Begin a run and return at once; raises ``Busy`` if the job is running or we stop."""
         spec = self.specs.get(job)
@@ -94,8 +100,10 @@ class JobRunner:
             )
         finally:
             self._starting.discard(job)
-        task = asyncio.create_task(self._execute(spec, run_id, trigger), name=f"job:{job}")
-        entry = InFlight(run_id, job, trigger, started, task)
+        progress = Progress()
+        context = replace(self.context, params=dict(params or {}), progress=progress)
+        task = asyncio.create_task(self._execute(spec, run_id, context), name=f"job:{job}")
+        entry = InFlight(run_id, job, trigger, started, task, progress)
         self._in_flight[job] = entry
         task.add_done_callback(lambda _: self._forget(job, run_id))
         log.info("job.started", job=job, run_id=run_id, trigger=trigger.value)
@@ -121,9 +129,9 @@ class JobRunner:
         if current is not None and current.run_id == run_id:
             del self._in_flight[job]
 
-    async def _execute(self, spec: JobSpec, run_id: int, trigger: RunTrigger) -> JobRun:
+    async def _execute(self, spec: JobSpec, run_id: int, context: JobContext) -> JobRun:
         began = time.perf_counter()
-        outcome = await self._outcome(spec, run_id)
+        outcome = await self._outcome(spec, run_id, context)
         # Recorded even while being cancelled: the record is what status and health read.
         run = await asyncio.shield(
             asyncio.to_thread(
@@ -146,11 +154,11 @@ class JobRunner:
         )
         return run
 
-    async def _outcome(self, spec: JobSpec, run_id: int) -> Outcome:
+    async def _outcome(self, spec: JobSpec, run_id: int, context: JobContext) -> Outcome:
         timeout = self.timeouts[spec.name]
         try:
             async with asyncio.timeout(timeout.total_seconds()):
-                result: JobResult = await spec.func(self.context)
+                result: JobResult = await spec.func(context)
         except TimeoutError:
             message = f"still running after {timeout}; cancelled"
             return Outcome(RunStatus.TIMEOUT, "TimeoutError", message)

@@ -29,7 +29,7 @@ from daemon.errors import Busy, UnknownJob
 from daemon.logs import get_logger
 from daemon.runner import InFlight, JobRunner
 from daemon.schedule import Schedule
-from daemon.settings import JobSettings
+from daemon.settings_models import JobSettings
 from jobs.base import Clock, JobSpec, ScheduledJobView
 from stores.runlog import JobRun, RunLog, RunStatus, RunTrigger
 

@@ -13,17 +13,14 @@ from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tzlocal
 from pydantic import (
     AliasChoices,
     BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
-    PlainSerializer,
     SecretStr,
     ValidationError,
     field_validator,
@@ -32,7 +29,6 @@ from pydantic import (
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
-    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -40,46 +36,16 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 from pydantic_settings.sources.utils import parse_env_vars
 
 from daemon import paths
-from daemon.schedule import Schedule, format_duration, parse_duration, parse_schedule
-
-Duration = Annotated[
-    timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
-]
-ScheduleField = Annotated[
-    Schedule, NoDecode, BeforeValidator(parse_schedule), PlainSerializer(str, return_type=str)
-]
+from daemon.settings_models import (
+    Duration,
+    EmbedderSettings,
+    JobsSettings,
+    MemorySettings,
+)
 
 
 class SettingsError(Exception):
     """A configuration problem, already phrased as the one line the user sees."""
-
-
-class JobSettings(BaseModel):
-    """What every job has; each job's subclass gives its own defaults, so that setting one
-    field of a job (``OPENCLAW_INFRA_JOBS__HEALTH__TIMEOUT``) keeps the others."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    enabled: bool = Field(True, description="run this job on its schedule")
-    schedule: ScheduleField = Field(
-        description="'every <duration>' (30s, 5m, 1h, 1d) or a 5-field cron line"
-    )
-    timeout: Duration = Field(description="a run still going after this is cancelled")
-
-
-class HealthJobSettings(JobSettings):
-    schedule: ScheduleField = Field(
-        parse_schedule("every 5m"), description="when component checks run"
-    )
-    timeout: Duration = Field(timedelta(seconds=60), description="limit for one health run")
-
-
-class JobsSettings(BaseModel):
-    """One entry per job in ``jobs.JOBS``; a test keeps the two in step."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    health: HealthJobSettings = Field(default_factory=HealthJobSettings)
 
 
 class Settings(BaseSettings):
@@ -145,6 +111,13 @@ class Settings(BaseSettings):
     min_free_disk_mb: int = Field(
         512, ge=0, description="health turns degraded below this much free space (MiB)"
     )
+    chroma_url: str | None = Field(
+        None,
+        description="a Chroma server (`chroma run`) such as http://127.0.0.1:8000;"
+        " default: an embedded store in the state directory",
+    )
+    memory: MemorySettings = Field(default_factory=MemorySettings)
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings, description="per-job settings")
 
     @field_validator("timezone")
@@ -157,6 +130,22 @@ class Settings(BaseSettings):
                 f"unknown time zone {value!r} (use an IANA name like 'Europe/Berlin')"
             ) from None
         return value
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s:]+(:\d+)?/?$", value):
+            raise ValueError(f"not a Chroma server URL: {value!r} (use http://host:port)")
+        return value
+
+    @model_validator(mode="after")
+    def _windows_overlap_sensibly(self) -> Settings:
+        if self.memory.window_stride > self.memory.window_turns:
+            raise ValueError(
+                f"{paths.ENV_PREFIX}MEMORY__WINDOW_STRIDE: larger than"
+                f" {paths.ENV_PREFIX}MEMORY__WINDOW_TURNS would leave turns out of every chunk"
+            )
+        return self
 
     @field_validator("openclaw_profile")
     @classmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -25,11 +26,14 @@ from daemon.runner import JobRunner
 from daemon.scheduler import JobScheduler
 from daemon.sdnotify import Notifier
 from daemon.server import ControlServer
-from daemon.settings import JobSettings, Settings
-from jobs.base import Clock, HealthConfig, JobContext, JobSpec
+from daemon.settings import Settings
+from daemon.settings_models import JobSettings
+from jobs.base import Clock, HealthConfig, JobContext, JobSpec, MemoryConfig, OpenClawSource
 from jobs.health import overdue_jobs
 from jobs.registry import JOBS
 from stores.atomic import ensure_private_dir
+from stores.embeddings import make_embedder
+from stores.memory import MemoryStore
 from stores.redaction import Redactor
 from stores.runlog import RunLog
 from stores.sqlite import CorruptDatabase, quarantine
@@ -121,6 +125,8 @@ class Supervisor:
         for run in abandoned:
             log.warning("job.abandoned", job=run.job, run_id=run.run_id)
         jobs_settings = self._job_settings_of(self.settings)
+        await self._open_memory()
+        memory = self.settings.memory
         self.job_context = JobContext(
             clock=self.clock,
             tz=self.settings.zone,
@@ -128,7 +134,14 @@ class Supervisor:
             run_log=self.run_log,
             scheduler=_LazySchedulerView(self),
             health=HealthConfig(min_free_disk_bytes=self.settings.min_free_disk_mb * 2**20),
-            write_probes={"runs": self.run_log.probe_writable},
+            write_probes=self._write_probes(),
+            openclaw=OpenClawSource(
+                home=self.settings.resolved_openclaw_state_dir(),
+                main_workspace=self.settings.workspace_path,
+                profile=self.settings.openclaw_profile,
+            ),
+            memory=self.memory,
+            memory_config=MemoryConfig(memory.window_turns, memory.window_stride),
         )
         self.runner = JobRunner(
             specs=self.specs,
@@ -159,6 +172,34 @@ class Supervisor:
             state_dir=str(self.state_dir),
             jobs=[n for n, s in jobs_settings.items() if s.enabled],
         )
+
+    async def _open_memory(self, *, new_embedder: bool = False) -> None:
+        """Open the memory store; a daemon without one still runs and says why in health."""
+        self.memory: MemoryStore | None = None
+        self.memory_error: str | None = None
+        try:
+            self.memory = await asyncio.to_thread(
+                open_memory_store, self.state_dir, self.settings, new_embedder=new_embedder
+            )
+        except Exception as exc:  # any failure here leaves the rest of the daemon up
+            self.memory_error = self.redactor.text(str(exc)) or type(exc).__name__
+            log.error("memory.unavailable", error=self.memory_error)
+
+    async def reopen_memory(self, *, new_embedder: bool) -> None:
+        """After a change of embedder: the store is reopened for the rebuild to fill."""
+        if self.memory is not None:
+            await asyncio.to_thread(self.memory.close)
+        await self._open_memory(new_embedder=new_embedder)
+        self.job_context = replace(
+            self.job_context, memory=self.memory, write_probes=self._write_probes()
+        )
+        self.runner.context = self.job_context
+
+    def _write_probes(self) -> dict[str, Callable[[datetime], None]]:
+        probes: dict[str, Callable[[datetime], None]] = {"runs": self.run_log.probe_writable}
+        if self.memory is not None:
+            probes["memory"] = self.memory.index.probe_writable
+        return probes
 
     async def wait(self) -> None:
         await self._stopped.wait()
@@ -200,6 +241,8 @@ class Supervisor:
             await self.scheduler.shutdown()
         if hasattr(self, "server"):
             await self.server.close()
+        if getattr(self, "memory", None) is not None:
+            await asyncio.to_thread(self.memory.close)  # type: ignore[union-attr]
         if hasattr(self, "run_log"):
             await asyncio.to_thread(self.run_log.close)
         self.notifier.close()
@@ -260,6 +303,29 @@ class _LazySchedulerView:
     @property
     def started_at(self) -> datetime:
         return self._sup.scheduler.started_at
+
+
+def open_memory_store(state_dir: Path, settings: Settings, *, new_embedder: bool) -> MemoryStore:
+    """The embedder the settings name, and the store; a corrupt index is kept aside and the
+    store starts empty, to be refilled from the transcripts by the next ingest."""
+    config = settings.embedder
+    embedder = make_embedder(
+        config.kind,
+        model=config.model,
+        base_url=config.base_url,
+        api_key=config.api_key.get_secret_value() if config.api_key else None,
+        threads=config.threads,
+    )
+    try:
+        return MemoryStore.open(
+            state_dir, embedder, chroma_url=settings.chroma_url, allow_new_embedder=new_embedder
+        )
+    except CorruptDatabase as exc:
+        kept = quarantine(state_dir / "memory.sqlite")
+        log.error("memory.index_corrupt", kept_as=str(kept), error=str(exc))
+        return MemoryStore.open(
+            state_dir, embedder, chroma_url=settings.chroma_url, allow_new_embedder=True
+        )
 
 
 def open_run_log(path: Path) -> RunLog:

@@ -11,9 +11,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stores.runlog import JobState, RunLog
+
+if TYPE_CHECKING:
+    from stores.memory import MemoryStore  # chromadb is heavy; only the daemon loads it
 
 Clock = Callable[[], datetime]
 
@@ -45,6 +48,34 @@ class HealthConfig:
     overdue_slack: timedelta = timedelta(seconds=90)
 
 
+@dataclass
+class Progress:
+    """How far a long run has got; the runner shows it to ``infractl`` for its progress bar.
+    Written by the job (from a worker thread too), read by the event loop: plain fields."""
+
+    phase: str = ""
+    done: int = 0
+    total: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"phase": self.phase, "done": self.done, "total": self.total}
+
+
+@dataclass(frozen=True)
+class OpenClawSource:
+    """Where OpenClaw keeps its state, as the settings say."""
+
+    home: Path
+    main_workspace: Path | None = None
+    profile: str | None = None
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    window_turns: int = 4
+    window_stride: int = 2
+
+
 @dataclass(frozen=True)
 class JobContext:
     clock: Clock
@@ -55,6 +86,12 @@ class JobContext:
     health: HealthConfig
     #: name -> a blocking call that writes to that database; raises if it cannot.
     write_probes: Mapping[str, Callable[[datetime], None]] = field(default_factory=dict)
+    openclaw: OpenClawSource | None = None
+    memory: MemoryStore | None = None
+    memory_config: MemoryConfig = field(default_factory=MemoryConfig)
+    #: Per run: what a manual trigger asked for (e.g. ``{"rebuild": True}``), and its progress.
+    params: Mapping[str, Any] = field(default_factory=dict)
+    progress: Progress = field(default_factory=Progress)
 
     def job_states(self) -> dict[str, JobState]:
         return self.run_log.states()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs import health
+from jobs import health, ingest
 from jobs.base import JobSpec
 
 JOBS: dict[str, JobSpec] = {
@@ -12,6 +12,12 @@ JOBS: dict[str, JobSpec] = {
             "health",
             health.run,
             "component checks: scheduler, databases, disk, job freshness",
+            run_at_startup=True,
+        ),
+        JobSpec(
+            "ingest",
+            ingest.run,
+            "new transcript entries and notes of every agent into the memory store",
             run_at_startup=True,
         ),
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from daemon.runner import JobRunner
 from daemon.scheduler import JobScheduler
-from daemon.settings import JobSettings
+from daemon.settings_models import JobSettings
 from jobs.base import HealthConfig, JobContext, JobResult, JobSpec, ScheduledJobView
 from stores.redaction import Redactor
 from stores.runlog import RunLog

@@ -299,23 +299,23 @@ def test_status_json(daemon: DaemonProcess) -> None:
     assert data["socket"] == str(daemon.socket)
     assert data["scheduler"] == "running"
     assert data["stopping"] is False
-    assert [job["name"] for job in data["jobs"]] == ["health"]
+    assert [job["name"] for job in data["jobs"]] == ["health", "ingest"]
     assert set(data["jobs"][0]) >= JOB_KEYS
 
 
 def test_jobs_json(daemon: DaemonProcess) -> None:
     data = ctl_json(daemon, "jobs")
     assert set(data) == {"jobs"}
-    (job,) = data["jobs"]
-    assert set(job) >= JOB_KEYS
-    assert job["name"] == "health"
-    assert job["enabled"] is True
-    assert job["paused"] is False
+    assert [job["name"] for job in data["jobs"]] == ["health", "ingest"]
+    for job in data["jobs"]:
+        assert set(job) >= JOB_KEYS
+        assert job["enabled"] is True
+        assert job["paused"] is False
 
 
 def test_runs_json(daemon: DaemonProcess) -> None:
     trigger_health(daemon)
-    data = ctl_json(daemon, "runs")
+    data = ctl_json(daemon, "runs", "--job", "health")
     assert set(data) == {"runs"}
     assert data["runs"], "the manual run is recorded"
     for run in data["runs"]:
@@ -381,10 +381,10 @@ def test_an_unknown_job_exits_13_with_one_line(daemon: DaemonProcess, command: l
 
 def test_pause_and_resume_all(daemon: DaemonProcess) -> None:
     done = ctl(daemon, "pause", "--all")
-    assert (done.returncode, done.stdout) == (0, "paused: health\n")
+    assert (done.returncode, done.stdout) == (0, "paused: health, ingest\n")
     assert ctl_json(daemon, "jobs")["jobs"][0]["paused"] is True
     done = ctl(daemon, "resume", "--all")
-    assert (done.returncode, done.stdout) == (0, "resumed: health\n")
+    assert (done.returncode, done.stdout) == (0, "resumed: health, ingest\n")
     assert ctl_json(daemon, "jobs")["jobs"][0]["paused"] is False
 
 

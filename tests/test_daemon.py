@@ -45,7 +45,7 @@ def test_status_trigger_and_runs(root: Path) -> None:
         status = daemon.call("status")
         assert status["scheduler"] == "running"
         assert status["socket"] == str(root / "s.sock")
-        assert [j["name"] for j in status["jobs"]] == ["health"]
+        assert [j["name"] for j in status["jobs"]] == ["health", "ingest"]
         run = daemon.call("trigger", {"job": "health", "wait": True})
         assert run["status"] == "success"
         assert run["trigger"] == "manual"
@@ -57,16 +57,16 @@ def test_status_trigger_and_runs(root: Path) -> None:
 
 def test_pause_and_resume_hold_across_a_restart(root: Path) -> None:
     with running_daemon(root) as daemon:
-        assert daemon.call("pause", {"job": None}) == {"paused": ["health"]}
+        assert daemon.call("pause", {"job": None}) == {"paused": ["health", "ingest"]}
         before = _runs(daemon, "health")
         assert daemon.stop() == 0
     with running_daemon(root) as daemon:
-        (job,) = daemon.call("jobs")["jobs"]
+        job = daemon.call("jobs")["jobs"][0]
         assert job["paused"] is True
         assert job["next_run_at"] is None
         assert _runs(daemon, "health") == before, "a paused job does not run at start-up"
         daemon.call("resume", {"job": "health"})
-        (job,) = daemon.call("jobs")["jobs"]
+        job = daemon.call("jobs")["jobs"][0]
         assert job["paused"] is False
         assert job["next_run_at"] is not None
         assert daemon.stop() == 0

@@ -1,0 +1,258 @@
+"""The memory store: chunks in SQLite (rows + keyword index) and Chroma (vectors), searched
+together.
+
+Writing: vectors go to Chroma first, then the rows, turns and checkpoints in one SQLite
+transaction. A crash in between leaves vectors whose rows are missing; they are ignored by
+search and overwritten when the same chunks are written again (ids are stable), so nothing is
+duplicated and nothing is skipped.
+
+Searching: the query's vector neighbours and its BM25 keyword matches are fused by reciprocal
+rank, then returned as snippets until the token budget is spent, each with its source.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from stores.embeddings import Embedder
+from stores.memory_index import Chunk, ChunkFilter, MemoryIndex, Write
+from stores.memory_models import (
+    ConversationMetadata,
+    SearchResponse,
+    VectorMemoryStats,
+    VectorSearchResult,
+)
+from stores.vector_index import VectorIndex, chroma_where
+
+#: Reciprocal rank fusion constant; 60 is the value of the original paper and works broadly.
+RRF_K = 60
+
+
+def approx_tokens(text: str) -> int:
+    """Words x 1.3: cheap, and the same measure the retrieval benchmark scores with."""
+    return math.ceil(len(text.split()) * 1.3)
+
+
+class EmbedderChanged(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str
+    k: int = 10
+    where: ChunkFilter = field(default_factory=ChunkFilter)
+    token_budget: int = 1500
+    #: Newer memories count more: a result's score is scaled by 0.5 ** (age / half_life) / 2 + 0.5.
+    recency_half_life: timedelta | None = None
+    now: float | None = None
+    vector_weight: float = 1.0
+    keyword_weight: float = 1.0
+
+
+class MemoryStore:
+    def __init__(self, index: MemoryIndex, vectors: VectorIndex, embedder: Embedder) -> None:
+        self.index = index
+        self.vectors = vectors
+        self.embedder = embedder
+
+    def __repr__(self) -> str:
+        return f"MemoryStore({self.index!r}, {self.vectors!r})"
+
+    @classmethod
+    def open(
+        cls,
+        state_dir: Path,
+        embedder: Embedder,
+        *,
+        chroma_url: str | None = None,
+        allow_new_embedder: bool = False,
+    ) -> MemoryStore:
+        index = MemoryIndex(state_dir / "memory.sqlite")
+        recorded = index.get_meta("embedder")
+        if recorded is not None and recorded != embedder.id and not allow_new_embedder:
+            index.close()
+            raise EmbedderChanged(
+                f"the memory store was built with {recorded}, the settings now ask for"
+                f" {embedder.id}; run `infractl memory reindex` to rebuild it"
+            )
+        vectors = VectorIndex.open(path=state_dir / "chroma", url=chroma_url, embedder=embedder)
+        index.set_meta("embedder", embedder.id)
+        return cls(index, vectors, embedder)
+
+    def close(self) -> None:
+        self.index.close()
+
+    # --- writing -------------------------------------------------------------------------
+
+    def write(self, write: Write, now: datetime) -> None:
+        """Store chunks (vectors first, then rows) and move checkpoints, all or nothing."""
+        if write.delete_ids:
+            self.vectors.delete(write.delete_ids)
+        if write.chunks:
+            vectors = self.embedder.embed([c.search_text for c in write.chunks])
+            self.vectors.upsert(
+                [c.id for c in write.chunks], vectors, [_vector_metadata(c) for c in write.chunks]
+            )
+        self.index.apply(write, now)
+
+    def forget(self, ids: Sequence[str]) -> int:
+        removed = self.index.delete(ids)
+        self.vectors.delete(ids)
+        return removed
+
+    def reset(self, agent: str | None = None) -> int:
+        ids = self.index.reset(agent)
+        self.vectors.delete(ids)
+        return len(ids)
+
+    # --- reading -------------------------------------------------------------------------
+
+    def search(self, query: SearchQuery) -> SearchResponse:
+        began = time.perf_counter()
+        candidates = max(query.k * 4, 40)
+        vector = self.embedder.embed([query.text])[0]
+        where = query.where
+        hits = self.vectors.query(
+            vector,
+            candidates,
+            chroma_where(
+                agents=where.agents,
+                kinds=where.kinds,
+                session_id=where.session_id,
+                since=where.since,
+                until=where.until,
+            ),
+        )
+        vector_ids = [h.id for h in hits]
+        keyword_ids = self.index.keyword_search(query.text, candidates, where)
+        fused = fuse(vector_ids, keyword_ids, query.vector_weight, query.keyword_weight)
+        chunks = self.index.chunks(fused)
+        ranked = [
+            (cid, score)
+            for cid, score in fused.items()
+            if cid in chunks and _matches(chunks[cid], where)
+        ]
+        if query.recency_half_life is not None:
+            ranked = _by_recency(ranked, chunks, query.recency_half_life, query.now or time.time())
+        results = _budgeted(ranked, chunks, query, vector_ids, keyword_ids)
+        return SearchResponse(
+            query=query.text,
+            results=results,
+            tokens=sum(r.tokens for r in results),
+            took_ms=round((time.perf_counter() - began) * 1000, 2),
+        )
+
+    def stats(self) -> VectorMemoryStats:
+        raw = self.index.stats()
+        return VectorMemoryStats(
+            chunks=sum(raw["by_kind"].values()),
+            vectors=self.vectors.count(),
+            turns=raw["turns"],
+            sources=raw["sources"],
+            by_kind=raw["by_kind"],
+            by_agent=raw["by_agent"],
+            embedder=self.embedder.id,
+            store=self.vectors.where,
+        )
+
+
+def fuse(
+    vector_ids: Sequence[str],
+    keyword_ids: Sequence[str],
+    vector_weight: float = 1.0,
+    keyword_weight: float = 1.0,
+) -> dict[str, float]:
+    """Reciprocal rank fusion, best first."""
+    scores: dict[str, float] = {}
+    for weight, ids in ((vector_weight, vector_ids), (keyword_weight, keyword_ids)):
+        for rank, cid in enumerate(ids):
+            scores[cid] = scores.get(cid, 0.0) + weight / (RRF_K + rank + 1)
+    return dict(sorted(scores.items(), key=lambda item: -item[1]))
+
+
+def _matches(chunk: Chunk, where: ChunkFilter) -> bool:
+    """The filters Chroma cannot apply (list-valued metadata), checked on the rows."""
+    if where.speaker is not None and where.speaker not in chunk.speakers:
+        return False
+    return where.role is None or where.role in chunk.roles
+
+
+def _by_recency(
+    ranked: list[tuple[str, float]], chunks: dict[str, Chunk], half_life: timedelta, now: float
+) -> list[tuple[str, float]]:
+    def weight(cid: str) -> float:
+        ts = chunks[cid].ts_end or chunks[cid].ts_start
+        if ts is None:
+            return 1.0
+        age = max(0.0, now - ts)
+        return float(0.5 + 0.5 * 0.5 ** (age / half_life.total_seconds()))
+
+    return sorted(((cid, s * weight(cid)) for cid, s in ranked), key=lambda item: -item[1])
+
+
+def _budgeted(
+    ranked: list[tuple[str, float]],
+    chunks: dict[str, Chunk],
+    query: SearchQuery,
+    vector_ids: list[str],
+    keyword_ids: list[str],
+) -> list[VectorSearchResult]:
+    """The best results, skipping ones whose entries are already shown, until k or the token
+    budget is reached; a long chunk is cut to its share of the budget."""
+    vector_rank = {cid: i + 1 for i, cid in enumerate(vector_ids)}
+    keyword_rank = {cid: i + 1 for i, cid in enumerate(keyword_ids)}
+    share = max(query.token_budget // max(query.k, 1) * 2, 60)
+    results: list[VectorSearchResult] = []
+    shown: set[str] = set()
+    spent = 0
+    for cid, score in ranked:
+        chunk = chunks[cid]
+        if chunk.entry_ids and shown.issuperset(chunk.entry_ids):
+            continue
+        text, truncated = _snippet(chunk.text, min(share, query.token_budget - spent))
+        tokens = approx_tokens(text)
+        if tokens == 0:
+            break
+        results.append(
+            VectorSearchResult(
+                id=cid,
+                text=text,
+                score=round(score, 6),
+                vector_rank=vector_rank.get(cid),
+                keyword_rank=keyword_rank.get(cid),
+                tokens=tokens,
+                truncated=truncated,
+                source=ConversationMetadata.of(chunk),
+            )
+        )
+        shown.update(chunk.entry_ids)
+        spent += tokens
+        if len(results) >= query.k or spent >= query.token_budget:
+            break
+    return results
+
+
+def _snippet(text: str, max_tokens: int) -> tuple[str, bool]:
+    if max_tokens <= 0:
+        return "", True
+    if approx_tokens(text) <= max_tokens:
+        return text, False
+    words = text.split()
+    keep = max(1, int(max_tokens / 1.3))
+    return " ".join(words[:keep]) + " …", True
+
+
+def _vector_metadata(chunk: Chunk) -> dict[str, Any]:
+    meta: dict[str, Any] = {"kind": chunk.kind, "agent": chunk.agent or ""}
+    if chunk.session_id:
+        meta["session_id"] = chunk.session_id
+    meta["ts_start"] = chunk.ts_start if chunk.ts_start is not None else 0.0
+    meta["ts_end"] = chunk.ts_end if chunk.ts_end is not None else meta["ts_start"]
+    return meta

@@ -1,0 +1,489 @@
+"""The memory store's SQLite half: chunk rows, the FTS5 keyword index, turns and checkpoints.
+
+This file is the source of truth for what the memory holds. Chroma keeps the vectors under the
+same ids; a chunk is searchable once its row is here, and a checkpoint only moves in the same
+transaction that stores the chunks it covers, so a crash never skips or duplicates anything.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from stores.keywords import fts_query
+from stores.sqlite import connect, transaction
+
+SCHEMA = """
+CREATE TABLE chunks (
+    id           TEXT PRIMARY KEY,
+    kind         TEXT NOT NULL,
+    agent        TEXT,
+    source       TEXT NOT NULL,
+    session_key  TEXT,
+    session_id   TEXT,
+    entry_ids    TEXT NOT NULL DEFAULT '[]',
+    path         TEXT,
+    line_start   INTEGER,
+    line_end     INTEGER,
+    ts_start     REAL,
+    ts_end       REAL,
+    roles        TEXT NOT NULL DEFAULT '[]',
+    speakers     TEXT NOT NULL DEFAULT '[]',
+    tags         TEXT NOT NULL DEFAULT '[]',
+    text         TEXT NOT NULL,
+    search_text  TEXT NOT NULL,
+    updated_at   REAL NOT NULL
+);
+CREATE INDEX chunks_by_source ON chunks (source);
+CREATE INDEX chunks_by_agent_time ON chunks (agent, ts_start);
+CREATE INDEX chunks_by_session ON chunks (session_id);
+CREATE VIRTUAL TABLE chunks_fts USING fts5 (
+    search_text, content = 'chunks', content_rowid = 'rowid', tokenize = 'porter unicode61'
+);
+CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts (rowid, search_text) VALUES (new.rowid, new.search_text);
+END;
+CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts (chunks_fts, rowid, search_text)
+    VALUES ('delete', old.rowid, old.search_text);
+END;
+CREATE TRIGGER chunks_au AFTER UPDATE OF search_text ON chunks BEGIN
+    INSERT INTO chunks_fts (chunks_fts, rowid, search_text)
+    VALUES ('delete', old.rowid, old.search_text);
+    INSERT INTO chunks_fts (rowid, search_text) VALUES (new.rowid, new.search_text);
+END;
+CREATE TABLE turns (
+    agent       TEXT NOT NULL,
+    session_id  TEXT NOT NULL,
+    idx         INTEGER NOT NULL,
+    entry_id    TEXT NOT NULL,
+    session_key TEXT,
+    ts          REAL NOT NULL,
+    role        TEXT NOT NULL,
+    speaker     TEXT,
+    text        TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    PRIMARY KEY (agent, session_id, idx)
+);
+CREATE INDEX turns_by_time ON turns (agent, ts);
+CREATE UNIQUE INDEX turns_by_entry ON turns (agent, session_id, entry_id);
+CREATE TABLE checkpoints (source TEXT PRIMARY KEY, data TEXT NOT NULL, updated_at REAL NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One retrievable piece of memory and everything needed to find where it came from."""
+
+    id: str
+    kind: str
+    agent: str | None
+    source: str
+    text: str
+    search_text: str
+    session_key: str | None = None
+    session_id: str | None = None
+    entry_ids: tuple[str, ...] = ()
+    path: str | None = None
+    line_start: int | None = None
+    line_end: int | None = None
+    ts_start: float | None = None
+    ts_end: float | None = None
+    roles: tuple[str, ...] = ()
+    speakers: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TurnRow:
+    agent: str
+    session_id: str
+    idx: int
+    entry_id: str
+    session_key: str | None
+    ts: float
+    role: str
+    speaker: str | None
+    text: str
+    source: str
+
+
+@dataclass(frozen=True)
+class ChunkFilter:
+    agents: tuple[str, ...] = ()
+    session_id: str | None = None
+    kinds: tuple[str, ...] = ()
+    since: float | None = None
+    until: float | None = None
+    speaker: str | None = None
+    role: str | None = None
+
+
+@dataclass
+class Write:
+    """Everything one ingest step stores, applied in one transaction."""
+
+    chunks: list[Chunk] = field(default_factory=list)
+    turns: list[TurnRow] = field(default_factory=list)
+    delete_ids: list[str] = field(default_factory=list)
+    checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    drop_checkpoints: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.chunks
+            or self.turns
+            or self.delete_ids
+            or self.checkpoints
+            or self.drop_checkpoints
+        )
+
+
+class MemoryIndex:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn = connect(path, SCHEMA, SCHEMA_VERSION)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"MemoryIndex({str(self.path)!r})"
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def apply(self, write: Write, now: datetime) -> None:
+        stamp = now.timestamp()
+        with self._lock, transaction(self._conn):
+            self._delete(write.delete_ids)
+            self._conn.executemany(_UPSERT_CHUNK, [_chunk_row(c, stamp) for c in write.chunks])
+            self._conn.executemany(_UPSERT_TURN, [_turn_row(t) for t in write.turns])
+            self._conn.executemany(
+                "INSERT INTO checkpoints (source, data, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (source) DO UPDATE SET data = excluded.data,"
+                " updated_at = excluded.updated_at",
+                [(s, json.dumps(d), stamp) for s, d in write.checkpoints.items()],
+            )
+            self._conn.executemany(
+                "DELETE FROM checkpoints WHERE source = ?", [(s,) for s in write.drop_checkpoints]
+            )
+
+    def _delete(self, ids: Sequence[str]) -> None:
+        self._conn.executemany("DELETE FROM chunks WHERE id = ?", [(i,) for i in ids])
+
+    def checkpoint(self, source: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT data FROM checkpoints WHERE source = ?", (source,)
+            ).fetchone()
+        return json.loads(row["data"]) if row else None
+
+    def checkpoints(self, prefix: str = "") -> dict[str, dict[str, Any]]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT source, data FROM checkpoints WHERE source LIKE ? ESCAPE '\\'",
+                (_like_prefix(prefix),),
+            ).fetchall()
+        return {row["source"]: json.loads(row["data"]) for row in rows}
+
+    def session_turns(self, agent: str, session_id: str, from_idx: int = 0) -> list[TurnRow]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM turns WHERE agent = ? AND session_id = ? AND idx >= ? ORDER BY idx",
+                (agent, session_id, from_idx),
+            ).fetchall()
+        return [_row_to_turn(r) for r in rows]
+
+    def known_entries(self, agent: str, session_id: str, entry_ids: Sequence[str]) -> set[str]:
+        """Which of ``entry_ids`` are already stored as turns of the session."""
+        known: set[str] = set()
+        with self._lock:
+            for start in range(0, len(entry_ids), 500):
+                part = list(entry_ids[start : start + 500])
+                rows = self._conn.execute(
+                    "SELECT entry_id FROM turns WHERE agent = ? AND session_id = ?"
+                    f" AND entry_id IN ({','.join('?' * len(part))})",
+                    (agent, session_id, *part),
+                ).fetchall()
+                known.update(r["entry_id"] for r in rows)
+        return known
+
+    def sessions(self, agent: str | None = None) -> list[tuple[str, str]]:
+        """(agent, session id) of every session with stored turns."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT DISTINCT agent, session_id FROM turns"
+                + (" WHERE agent = ?" if agent else ""),
+                (agent,) if agent else (),
+            ).fetchall()
+        return [(r["agent"], r["session_id"]) for r in rows]
+
+    def turn_count(self, agent: str, session_id: str) -> int:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT COALESCE(MAX(idx) + 1, 0) AS n FROM turns"
+                " WHERE agent = ? AND session_id = ?",
+                (agent, session_id),
+            ).fetchone()
+        return int(row["n"])
+
+    def turns_between(self, agent: str, start: float, end: float) -> list[TurnRow]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM turns WHERE agent = ? AND ts >= ? AND ts < ? ORDER BY ts, idx",
+                (agent, start, end),
+            ).fetchall()
+        return [_row_to_turn(r) for r in rows]
+
+    def chunks(self, ids: Iterable[str]) -> dict[str, Chunk]:
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, Chunk] = {}
+        with self._lock:
+            for start in range(0, len(wanted), 500):
+                part = wanted[start : start + 500]
+                marks = ",".join("?" * len(part))
+                rows = self._conn.execute(
+                    f"SELECT * FROM chunks WHERE id IN ({marks})",
+                    part,
+                ).fetchall()
+                found.update((r["id"], _row_to_chunk(r)) for r in rows)
+        return found
+
+    def ids_where(self, **fields: str | None) -> list[str]:
+        """Ids of the chunks whose columns equal the given values (None: any)."""
+        clauses, args = _where(fields)
+        with self._lock:
+            rows = self._conn.execute(f"SELECT id FROM chunks {clauses}", args).fetchall()
+        return [r["id"] for r in rows]
+
+    def keyword_search(self, query: str, limit: int, where: ChunkFilter) -> list[str]:
+        """Chunk ids best first by BM25; an empty list when the query has no usable word."""
+        match = fts_query(query)
+        if not match:
+            return []
+        clauses, args = _filter_sql(where)
+        sql = (
+            "SELECT c.id FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid"
+            f" WHERE chunks_fts MATCH ? {clauses} ORDER BY bm25(chunks_fts) LIMIT ?"
+        )
+        with self._lock:
+            rows = self._conn.execute(sql, (match, *args, limit)).fetchall()
+        return [r["id"] for r in rows]
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            by_kind = self._conn.execute(
+                "SELECT kind, COUNT(*) AS n FROM chunks GROUP BY kind"
+            ).fetchall()
+            by_agent = self._conn.execute(
+                "SELECT COALESCE(agent, '') AS agent, COUNT(*) AS n, MIN(ts_start) AS first,"
+                " MAX(ts_end) AS last FROM chunks GROUP BY agent"
+            ).fetchall()
+            turns = self._conn.execute("SELECT COUNT(*) AS n FROM turns").fetchone()["n"]
+            sources = self._conn.execute("SELECT COUNT(*) AS n FROM checkpoints").fetchone()["n"]
+        return {
+            "by_kind": {r["kind"]: r["n"] for r in by_kind},
+            "by_agent": {
+                r["agent"]: {"chunks": r["n"], "first": r["first"], "last": r["last"]}
+                for r in by_agent
+            },
+            "turns": turns,
+            "sources": sources,
+        }
+
+    def reset(self, agent: str | None) -> list[str]:
+        """Forget what was read from OpenClaw (of one agent, or all): chunks, turns and
+        checkpoints, so the next ingest reads everything again. Manual memories stay: nothing
+        else holds them. Returns the chunk ids removed."""
+        scope = "" if agent is None else " AND agent = ?"
+        args: tuple[str, ...] = () if agent is None else (agent,)
+        with self._lock, transaction(self._conn):
+            ids = [
+                r["id"]
+                for r in self._conn.execute(
+                    f"SELECT id FROM chunks WHERE kind != 'manual'{scope}", args
+                )
+            ]
+            self._delete(ids)
+            self._conn.execute(f"DELETE FROM turns WHERE 1 = 1{scope}", args)
+            prefix = "" if agent is None else f"{agent}:"
+            self._conn.execute(
+                "DELETE FROM checkpoints WHERE source LIKE ? ESCAPE '\\'", (_like_prefix(prefix),)
+            )
+            return ids
+
+    def manual_chunks(self) -> list[Chunk]:
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM chunks WHERE kind = 'manual'").fetchall()
+        return [_row_to_chunk(r) for r in rows]
+
+    def delete(self, ids: Sequence[str]) -> int:
+        with self._lock, transaction(self._conn):
+            before = self._conn.total_changes
+            self._delete(ids)
+            return self._conn.total_changes - before
+
+    def probe_writable(self, at: datetime) -> None:
+        """A real write, so that a read-only or full disk shows up in health."""
+        with self._lock, transaction(self._conn):
+            self._conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('probe', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (at.isoformat(),),
+            )
+
+    def get_meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row["value"] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._lock, transaction(self._conn):
+            self._conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+
+_CHUNK_COLUMNS = (
+    "id, kind, agent, source, session_key, session_id, entry_ids, path, line_start, line_end,"
+    " ts_start, ts_end, roles, speakers, tags, text, search_text, updated_at"
+)
+_UPSERT_CHUNK = (
+    f"INSERT INTO chunks ({_CHUNK_COLUMNS}) VALUES ({','.join('?' * 18)})"
+    " ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _CHUNK_COLUMNS.split(",")[1:])
+)
+_UPSERT_TURN = (
+    "INSERT INTO turns (agent, session_id, idx, entry_id, session_key, ts, role, speaker, text,"
+    " source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent, session_id, idx)"
+    " DO UPDATE SET entry_id = excluded.entry_id, text = excluded.text"
+)
+
+
+def _chunk_row(c: Chunk, stamp: float) -> tuple[Any, ...]:
+    return (
+        c.id,
+        c.kind,
+        c.agent,
+        c.source,
+        c.session_key,
+        c.session_id,
+        json.dumps(c.entry_ids),
+        c.path,
+        c.line_start,
+        c.line_end,
+        c.ts_start,
+        c.ts_end,
+        json.dumps(c.roles),
+        json.dumps(c.speakers),
+        json.dumps(c.tags),
+        c.text,
+        c.search_text,
+        stamp,
+    )
+
+
+def _turn_row(t: TurnRow) -> tuple[Any, ...]:
+    return (
+        t.agent,
+        t.session_id,
+        t.idx,
+        t.entry_id,
+        t.session_key,
+        t.ts,
+        t.role,
+        t.speaker,
+        t.text,
+        t.source,
+    )
+
+
+def _row_to_chunk(r: sqlite3.Row) -> Chunk:
+    return Chunk(
+        id=r["id"],
+        kind=r["kind"],
+        agent=r["agent"],
+        source=r["source"],
+        text=r["text"],
+        search_text=r["search_text"],
+        session_key=r["session_key"],
+        session_id=r["session_id"],
+        entry_ids=tuple(json.loads(r["entry_ids"])),
+        path=r["path"],
+        line_start=r["line_start"],
+        line_end=r["line_end"],
+        ts_start=r["ts_start"],
+        ts_end=r["ts_end"],
+        roles=tuple(json.loads(r["roles"])),
+        speakers=tuple(json.loads(r["speakers"])),
+        tags=tuple(json.loads(r["tags"])),
+    )
+
+
+def _row_to_turn(r: sqlite3.Row) -> TurnRow:
+    return TurnRow(
+        r["agent"],
+        r["session_id"],
+        r["idx"],
+        r["entry_id"],
+        r["session_key"],
+        r["ts"],
+        r["role"],
+        r["speaker"],
+        r["text"],
+        r["source"],
+    )
+
+
+def _like_prefix(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+_FILTERABLE = frozenset({"source", "agent", "session_id", "path", "kind"})
+
+
+def _where(fields: dict[str, str | None]) -> tuple[str, list[Any]]:
+    unknown = set(fields) - _FILTERABLE
+    if unknown:
+        raise ValueError(f"cannot select chunks by {sorted(unknown)}")
+    given = {name: value for name, value in fields.items() if value is not None}
+    clauses = [f"{name} = ?" for name in given]
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), list(given.values())
+
+
+def _filter_sql(f: ChunkFilter) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    args: list[Any] = []
+    if f.agents:
+        clauses.append(f"c.agent IN ({','.join('?' * len(f.agents))})")
+        args.extend(f.agents)
+    if f.kinds:
+        clauses.append(f"c.kind IN ({','.join('?' * len(f.kinds))})")
+        args.extend(f.kinds)
+    if f.session_id is not None:
+        clauses.append("c.session_id = ?")
+        args.append(f.session_id)
+    if f.since is not None:
+        clauses.append("c.ts_end >= ?")
+        args.append(f.since)
+    if f.until is not None:
+        clauses.append("c.ts_start < ?")
+        args.append(f.until)
+    if f.speaker is not None:
+        clauses.append("EXISTS (SELECT 1 FROM json_each(c.speakers) WHERE value = ?)")
+        args.append(f.speaker)
+    if f.role is not None:
+        clauses.append("EXISTS (SELECT 1 FROM json_each(c.roles) WHERE value = ?)")
+        args.append(f.role)
+    return "".join(f" AND {c}" for c in clauses), args
