@@ -9,17 +9,14 @@ and for ``health`` 4 when degraded and 5 when failed.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from daemon import __version__
+from daemon import __version__, cli_memory
+from daemon.cli_common import call, clip, emit, ms, span, table, when
 from daemon.errors import ErrorCode, InfraError
-from daemon.paths import client_socket_path
 
 HEALTH_EXIT = {"ok": 0, "degraded": 4, "failed": 5}
 
@@ -75,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("health", cmd_health, "component checks, run now")
     command("version", cmd_version, "versions of infractl and of the daemon")
     command("reload", cmd_reload, "re-read settings and apply the job table (like SIGHUP)")
+    cli_memory.add_commands(sub, out)
     config = sub.add_parser("config", help="settings").add_subparsers(metavar="ACTION")
     config.add_parser("example", help="print a complete .env.example").set_defaults(
         handler=cmd_config_example
@@ -95,29 +93,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# --- talking to the daemon -----------------------------------------------------------------
-
-
-def call(
-    args: argparse.Namespace,
-    method: str,
-    params: dict[str, Any] | None = None,
-    timeout: float | None = 30.0,
-) -> Any:
-    from daemon.client import ControlClient
-
-    path = client_socket_path(args.socket, os.environ, args.env_file)
-    with ControlClient(path, timeout=timeout) as client:
-        return client.call(method, params)
-
-
-def emit(args: argparse.Namespace, data: Any, render: Callable[[Any], None]) -> None:
-    if getattr(args, "json", False):
-        print(json.dumps(data, indent=2, ensure_ascii=False))
-    else:
-        render(data)
-
-
 # --- commands ------------------------------------------------------------------------------
 
 
@@ -127,14 +102,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     def render(d: dict[str, Any]) -> None:
         health = d.get("health") or {}
         state = "stopping" if d["stopping"] else d["scheduler"]
-        print(
-            f"infrad {d['version']}  pid {d['pid']}  up {_span(d['uptime_s'])}  scheduler {state}"
-        )
+        print(f"infrad {d['version']}  pid {d['pid']}  up {span(d['uptime_s'])}  scheduler {state}")
         print(
             f"state    {d['state_dir']}\nopenclaw {d['openclaw_state_dir']}\nsocket   {d['socket']}"
         )
         if health:
-            print(f"health   {health['status']} (checked {_when(health['checked_at'])})")
+            print(f"health   {health['status']} (checked {when(health['checked_at'])})")
         _jobs_table(d["jobs"])
 
     emit(args, data, render)
@@ -159,7 +132,7 @@ def cmd_trigger(args: argparse.Namespace) -> int:
             print(f"{d['job']}: run {d['run_id']} started (see `infractl runs --job {d['job']}`)")
             return
         summary = (d.get("stats") or {}).get("summary", "")
-        took = _ms(d.get("duration_ms"))
+        took = ms(d.get("duration_ms"))
         print(
             f"{d['job']}: run {d['run_id']} {d['status']} in {took}"
             + (f": {summary}" if summary else "")
@@ -196,13 +169,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 r["job"],
                 r["trigger"],
                 r["status"],
-                _when(r["started_at"] or r["finished_at"]),
-                _ms(r["duration_ms"]),
-                _clip(r["error_message"] or (r.get("stats") or {}).get("summary") or "", 60),
+                when(r["started_at"] or r["finished_at"]),
+                ms(r["duration_ms"]),
+                clip(r["error_message"] or (r.get("stats") or {}).get("summary") or "", 60),
             ]
             for r in d["runs"]
         ]
-        _table(
+        table(
             ["RUN", "JOB", "TRIGGER", "STATUS", "WHEN", "TOOK", "NOTE"],
             rows,
             empty="no runs recorded yet",
@@ -217,7 +190,7 @@ def cmd_health(args: argparse.Namespace) -> int:
 
     def render(d: dict[str, Any]) -> None:
         print(f"health: {d['status']}")
-        _table(
+        table(
             ["CHECK", "STATUS", "DETAIL"],
             [[c["name"], c["status"], c["detail"]] for c in d["checks"]],
         )
@@ -292,63 +265,13 @@ def _jobs_table(jobs: list[dict[str, Any]]) -> None:
                 j["name"],
                 state,
                 j["schedule"],
-                _when(j["next_run_at"]),
+                when(j["next_run_at"]),
                 j["last_status"] or "-",
-                _when(j["last_success_at"]),
+                when(j["last_success_at"]),
                 fails,
             ]
         )
-    _table(["JOB", "STATE", "SCHEDULE", "NEXT", "LAST", "LAST SUCCESS", "FAILS"], rows)
-
-
-def _table(headers: list[str], rows: list[list[str]], empty: str = "") -> None:
-    if not rows and empty:
-        print(empty)
-        return
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for header in headers:
-        table.add_column(header, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    console = Console(highlight=False, soft_wrap=False)
-    if not console.is_terminal:
-        console.width = 200  # piped into grep or a file: one row per line, not wrapped at 80
-    console.print(table)
-
-
-def _when(iso: str | None) -> str:
-    if not iso:
-        return "-"
-    moment = datetime.fromisoformat(iso)
-    delta = (moment - datetime.now(UTC)).total_seconds()
-    local = moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    return f"{local} ({'in ' + _span(delta) if delta > 0 else _span(-delta) + ' ago'})"
-
-
-def _span(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 86400:
-        return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m"
-    return f"{seconds}s"
-
-
-def _ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.0f} ms" if value < 10_000 else f"{value / 1000:.1f} s"
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+    table(["JOB", "STATE", "SCHEDULE", "NEXT", "LAST", "LAST SUCCESS", "FAILS"], rows)
 
 
 if __name__ == "__main__":

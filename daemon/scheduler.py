@@ -317,6 +317,9 @@ class JobScheduler:
         log.info("jobs.reloaded", **changes)
         return changes
 
+    def is_paused(self, name: str) -> bool:
+        return name in self._paused or not self.job_settings[name].enabled
+
     def require_job(self, name: str) -> str:
         if name not in self.specs:
             raise UnknownJob(f"no job named {name!r}; known: {', '.join(sorted(self.specs))}")

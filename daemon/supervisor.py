@@ -20,7 +20,7 @@ from typing import Any
 import filelock
 
 from daemon.api import DaemonAPI
-from daemon.errors import Unavailable
+from daemon.errors import Busy, Unavailable
 from daemon.logs import get_logger
 from daemon.runner import JobRunner
 from daemon.scheduler import JobScheduler
@@ -28,6 +28,7 @@ from daemon.sdnotify import Notifier
 from daemon.server import ControlServer
 from daemon.settings import Settings
 from daemon.settings_models import JobSettings
+from daemon.watcher import ChangeWatcher
 from jobs.base import Clock, HealthConfig, JobContext, JobSpec, MemoryConfig, OpenClawSource
 from jobs.health import overdue_jobs
 from jobs.registry import JOBS
@@ -35,7 +36,7 @@ from stores.atomic import ensure_private_dir
 from stores.embeddings import make_embedder
 from stores.memory import MemoryStore
 from stores.redaction import Redactor
-from stores.runlog import RunLog
+from stores.runlog import RunLog, RunTrigger
 from stores.sqlite import CorruptDatabase, quarantine
 
 log = get_logger(__name__)
@@ -86,6 +87,7 @@ class Supervisor:
         self._stopped = asyncio.Event()
         self._lock = filelock.FileLock(self.state_dir / "infrad.lock", mode=0o600)
         self._tick_task: asyncio.Task[None] | None = None
+        self.watcher: ChangeWatcher | None = None
         self._started = False
 
     def __repr__(self) -> str:
@@ -164,6 +166,13 @@ class Supervisor:
         self.server = ControlServer(self.socket_path, self.api.call)
         await self.scheduler.start()
         await self.server.start()
+        if self.settings.memory.watch and "ingest" in self.specs and self.job_context.openclaw:
+            self.watcher = ChangeWatcher(
+                self.job_context.openclaw,
+                self._ingest_on_change,
+                self.settings.memory.watch_debounce,
+            )
+            await self.watcher.start()
         self._tick_task = asyncio.create_task(self._tick(), name="supervisor-tick")
         self.notifier.ready(self._status_line())
         log.info(
@@ -172,6 +181,18 @@ class Supervisor:
             state_dir=str(self.state_dir),
             jobs=[n for n, s in jobs_settings.items() if s.enabled],
         )
+
+    async def _ingest_on_change(self) -> tuple[bool, asyncio.Task[Any] | None]:
+        going = self.runner.running().get("ingest")
+        if going is not None:
+            return False, going.task
+        if self.scheduler.is_paused("ingest") or self.runner.closing or self.memory is None:
+            return False, None
+        try:
+            entry = await self.runner.start("ingest", RunTrigger.CHANGE)
+        except Busy:
+            return False, None
+        return True, entry.task
 
     async def _open_memory(self, *, new_embedder: bool = False) -> None:
         """Open the memory store; a daemon without one still runs and says why in health."""
@@ -233,6 +254,8 @@ class Supervisor:
         log.info("daemon.stopped")
 
     async def _close_parts(self) -> None:
+        if self.watcher is not None:
+            await self.watcher.stop()
         if self._tick_task is not None:
             self._tick_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

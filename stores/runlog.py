@@ -39,6 +39,8 @@ class RunTrigger(StrEnum):
     MANUAL = "manual"
     CATCHUP = "catchup"
     STARTUP = "startup"
+    #: Started by the file watcher: transcripts or notes changed.
+    CHANGE = "change"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,96 @@
+"""A change to a transcript or a note reaches the memory within seconds, via the watcher."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from daemon.sample import write_sample_home
+from tests.support import DaemonProcess, running_daemon, wait_for
+
+
+def _found(daemon: DaemonProcess, query: str, needle: str) -> bool:
+    results: list[dict[str, Any]] = daemon.call("memory.search", {"query": query})["results"]
+    return any(needle in r["text"] for r in results)
+
+
+def _ingest_done(daemon: DaemonProcess) -> bool:
+    runs = daemon.call("runs", {"job": "ingest"})["runs"]
+    return any(r["status"] == "success" for r in runs)
+
+
+def _append_turn(live: Path, text: str) -> str:
+    last = json.loads(live.read_text().splitlines()[-1])
+    now = datetime.now(UTC)
+    entry = {
+        "type": "message",
+        "id": "feedbeef",
+        "parentId": last["id"],
+        "timestamp": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "message": {
+            "role": "user",
+            "content": [{"type": "text", "text": text}],
+            "timestamp": int(now.timestamp() * 1000),
+        },
+    }
+    with live.open("a") as handle:
+        handle.write(json.dumps(entry) + "\n")
+    return "feedbeef"
+
+
+def test_a_new_turn_and_a_new_note_become_searchable_without_waiting_for_the_schedule(
+    root: Path,
+) -> None:
+    home = write_sample_home(root / "openclaw")
+    env = {
+        "OPENCLAW_INFRA_JOBS__INGEST__SCHEDULE": "every 1h",
+        "OPENCLAW_INFRA_MEMORY__WATCH_DEBOUNCE": "100ms",
+    }
+    with running_daemon(root, env) as daemon:
+        wait_for(lambda: _ingest_done(daemon), what="the start-up ingest")
+        (live,) = (home / "agents" / "main" / "sessions").glob("*.jsonl")
+        entry = _append_turn(live, "My passport number ends in 4417, keep it handy.")
+        wait_for(
+            lambda: _found(daemon, "passport number", "4417"),
+            timeout=30,
+            what="the appended turn in search results",
+        )
+        runs = daemon.call("runs", {"job": "ingest"})["runs"]
+        assert "change" in {r["trigger"] for r in runs}, "the watcher, not the schedule"
+        hit = daemon.call("memory.search", {"query": "passport number", "k": 1})["results"][0]
+        assert entry in hit["source"]["entry_ids"]
+
+        note = home / "workspace" / "memory" / "2026-12-01-trip.md"
+        note.write_text("# Trip\n\nThe ferry to Vis leaves Split at 07:30.\n")
+        wait_for(
+            lambda: _found(daemon, "ferry to Vis", "07:30"),
+            timeout=30,
+            what="the new note in search results",
+        )
+        note.unlink()
+        wait_for(
+            lambda: not _found(daemon, "ferry to Vis", "07:30"),
+            timeout=30,
+            what="the deleted note gone from search results",
+        )
+        daemon.stop()
+
+
+def test_a_paused_ingest_is_not_started_by_changes(root: Path) -> None:
+    home = write_sample_home(root / "openclaw")
+    env = {
+        "OPENCLAW_INFRA_JOBS__INGEST__SCHEDULE": "every 1h",
+        "OPENCLAW_INFRA_MEMORY__WATCH_DEBOUNCE": "100ms",
+        "OPENCLAW_INFRA_LOG_LEVEL": "debug",
+    }
+    with running_daemon(root, env) as daemon:
+        wait_for(lambda: _ingest_done(daemon), what="the start-up ingest")
+        daemon.call("pause", {"job": "ingest"})
+        before = len(daemon.call("runs", {"job": "ingest"})["runs"])
+        (live,) = (home / "agents" / "main" / "sessions").glob("*.jsonl")
+        _append_turn(live, "This should wait for the schedule.")
+        wait_for(lambda: daemon.events("watcher.not_started"), what="the watcher to decline")
+        assert len(daemon.call("runs", {"job": "ingest"})["runs"]) == before
+        daemon.stop()
