@@ -194,7 +194,7 @@ class Ingest:
     def _sqlite(self, agent: Agent) -> None:
         key = f"{agent.id}:sqlite"
         stored = self.index.checkpoint(key)
-        before = SqliteCheckpoint.from_dict(stored) if stored else None
+        before = SqliteCheckpoint.from_dict(stored) if stored is not None else None
         read = read_sqlite(agent.database, before, agent_id=agent.id, names=_names(agent))
         self._account(read.problems, read.skipped)
         if read.checkpoint == before and not read.turns:

@@ -51,25 +51,26 @@ def affected_windows(first_new: int, end: int, window: int, stride: int) -> rang
 
 def window_chunks(turns: Sequence[TurnRow], starts: range, window: int, source: str) -> list[Chunk]:
     """Chunks for the windows starting at ``starts``; ``turns`` holds the session's turns by idx
-    from ``starts.start`` on. A window past the last turn but the first is not made."""
-    by_idx = {t.idx: t for t in turns}
+    from ``starts.start`` on. A window past the last turn but the first is not made; a turn
+    whose words were forgotten (empty text) is left out."""
+    by_idx = {t.idx: t for t in turns if t.text}
     chunks = []
     for start in starts:
         members = [by_idx[i] for i in range(start, start + window) if i in by_idx]
         if not members:
             continue
-        chunks.append(_window(members, source))
+        chunks.append(_window(start, members, source))
     return chunks
 
 
-def _window(members: list[TurnRow], source: str) -> Chunk:
+def _window(start: int, members: list[TurnRow], source: str) -> Chunk:
     first, last = members[0], members[-1]
     lines = [f"{t.speaker or t.role}: {t.text}" for t in members]
     when = datetime.fromtimestamp(first.ts, UTC)
     header = when.strftime("%A %d %B %Y, %H:%M")
     text = f"[{when:%Y-%m-%d %H:%M}] " + "\n".join(lines)
     return Chunk(
-        id=chunk_id(TURNS, first.agent, first.session_id, str(first.idx)),
+        id=chunk_id(TURNS, first.agent, first.session_id, str(start)),
         kind=TURNS,
         agent=first.agent,
         source=source,

@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -82,12 +82,37 @@ class MemoryStore:
                 f"the memory store was built with {recorded}, the settings now ask for"
                 f" {embedder.id}; run `infractl memory reindex` to rebuild it"
             )
-        vectors = VectorIndex.open(path=state_dir / "chroma", url=chroma_url, embedder=embedder)
-        index.set_meta("embedder", embedder.id)
-        return cls(index, vectors, embedder)
+        try:
+            # A new index (first start, or a corrupt one set aside) or another embedder: the
+            # vectors in Chroma match no row, or not in this embedder's space (nor dimension).
+            fresh = recorded != embedder.id
+            vectors = VectorIndex.open(
+                path=state_dir / "chroma", url=chroma_url, embedder=embedder, fresh=fresh
+            )
+        except BaseException:
+            index.close()
+            raise
+        store = cls(index, vectors, embedder)
+        try:
+            if recorded is not None and fresh:
+                store._start_over()
+            index.set_meta("embedder", embedder.id)
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def _start_over(self) -> None:
+        """Another embedder: what was read is read again by the next ingest; manual memories
+        exist only here, so they are embedded anew now, before the store names the embedder."""
+        self.index.reset(None)
+        manual = self.index.manual_chunks()
+        if manual:
+            self.write(Write(chunks=manual), datetime.now(UTC))
 
     def close(self) -> None:
         self.index.close()
+        self.vectors.close()
 
     # --- writing -------------------------------------------------------------------------
 
@@ -245,8 +270,11 @@ def _snippet(text: str, max_tokens: int) -> tuple[str, bool]:
     if approx_tokens(text) <= max_tokens:
         return text, False
     words = text.split()
-    keep = max(1, int(max_tokens / 1.3))
-    return " ".join(words[:keep]) + " …", True
+    keep = int(max_tokens / 1.3)
+    # The mark is glued to the last word, so the snippet's tokens stay within max_tokens.
+    while keep > 0 and approx_tokens(" ".join(words[:keep])) > max_tokens:
+        keep -= 1
+    return (" ".join(words[:keep]) + "…", True) if keep else ("", True)
 
 
 def _vector_metadata(chunk: Chunk) -> dict[str, Any]:

@@ -177,8 +177,11 @@ class MemoryIndex:
                 "DELETE FROM checkpoints WHERE source = ?", [(s,) for s in write.drop_checkpoints]
             )
 
-    def _delete(self, ids: Sequence[str]) -> None:
-        self._conn.executemany("DELETE FROM chunks WHERE id = ?", [(i,) for i in ids])
+    def _delete(self, ids: Sequence[str]) -> int:
+        if not ids:
+            return 0
+        cursor = self._conn.executemany("DELETE FROM chunks WHERE id = ?", [(i,) for i in ids])
+        return cursor.rowcount  # rows of chunks only; total_changes would count the FTS too
 
     def checkpoint(self, source: str) -> dict[str, Any] | None:
         with self._lock:
@@ -327,10 +330,28 @@ class MemoryIndex:
         return [_row_to_chunk(r) for r in rows]
 
     def delete(self, ids: Sequence[str]) -> int:
+        """Forget chunks. The turns a forgotten window covered keep their place, so they are
+        never read again as new, but lose their words, so no later window brings them back."""
         with self._lock, transaction(self._conn):
-            before = self._conn.total_changes
-            self._delete(ids)
-            return self._conn.total_changes - before
+            self._silence_turns(ids)
+            return self._delete(ids)
+
+    def _silence_turns(self, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), 500):
+            part = list(ids[start : start + 500])
+            rows = self._conn.execute(
+                "SELECT agent, session_id, entry_ids FROM chunks"
+                f" WHERE kind = 'turns' AND id IN ({','.join('?' * len(part))})",
+                part,
+            ).fetchall()
+            self._conn.executemany(
+                "UPDATE turns SET text = '' WHERE agent = ? AND session_id = ? AND entry_id = ?",
+                [
+                    (r["agent"], r["session_id"], e)
+                    for r in rows
+                    for e in json.loads(r["entry_ids"])
+                ],
+            )
 
     def probe_writable(self, at: datetime) -> None:
         """A real write, so that a read-only or full disk shows up in health."""

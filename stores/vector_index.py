@@ -7,6 +7,7 @@ so that it reopens the same way (see ``stores.chroma_embedding``).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,8 +16,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 import chromadb
+import httpx
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import NotFoundError
 
 from stores.chroma_embedding import InfraEmbeddingFunction
 from stores.embeddings import Embedder
@@ -25,6 +28,10 @@ COLLECTION = "memory"
 #: ef_search trades recall of the approximate search against its speed; bench/scale.py measures
 #: recall@10 against exact search with it.
 HNSW = {"space": "cosine", "ef_construction": 200, "ef_search": 128, "max_neighbors": 16}
+
+
+class VectorStoreUnavailable(Exception):
+    pass
 
 
 @dataclass(frozen=True)
@@ -49,21 +56,40 @@ class VectorIndex:
         return f"VectorIndex({self.where!r}, {self.embedder.id})"
 
     @classmethod
-    def open(cls, *, path: Path, url: str | None, embedder: Embedder) -> VectorIndex:
+    def open(
+        cls, *, path: Path, url: str | None, embedder: Embedder, fresh: bool = False
+    ) -> VectorIndex:
+        """The collection at ``url`` (a ``chroma run`` server) or in ``path``; ``fresh`` drops
+        the vectors it holds first (they belong to another embedder or to no row)."""
         settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         if url:
             parsed = urlparse(url)
-            client = chromadb.HttpClient(
-                host=parsed.hostname or "127.0.0.1",
-                port=parsed.port or (443 if parsed.scheme == "https" else 8000),
-                ssl=parsed.scheme == "https",
-                settings=settings,
-            )
-            return cls(client, embedder, where=url)
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return cls(
-            chromadb.PersistentClient(path=str(path), settings=settings), embedder, where=str(path)
-        )
+            try:
+                client = chromadb.HttpClient(
+                    host=parsed.hostname or "127.0.0.1",
+                    port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                    ssl=parsed.scheme == "https",
+                    settings=settings,
+                )
+            except Exception as exc:  # chromadb says "a Chroma server", not which one
+                raise VectorStoreUnavailable(f"Chroma server {url}: {exc}") from exc
+            where = url
+        else:
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            client = chromadb.PersistentClient(path=str(path), settings=settings)
+            where = str(path)
+        try:
+            if fresh:
+                with contextlib.suppress(NotFoundError):
+                    client.delete_collection(COLLECTION)
+            return cls(client, embedder, where=where)
+        except BaseException:
+            _close(client)
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            _close(self.client)
 
     def upsert(
         self, ids: Sequence[str], vectors: np.ndarray[Any, Any], metadatas: Sequence[dict[str, Any]]
@@ -106,6 +132,16 @@ class VectorIndex:
     def count(self) -> int:
         with self._lock:
             return int(self.collection.count())
+
+
+def _close(client: Any) -> None:
+    """Release the client: the embedded store's files, or the server's connections, which
+    chromadb 1.5 leaves open when it stops an HTTP client (and its admin client)."""
+    client.close()
+    for part in (client, getattr(client, "_admin_client", None)):
+        session = getattr(getattr(part, "_server", None), "_session", None)
+        if isinstance(session, httpx.Client):
+            session.close()
 
 
 def chroma_where(
