@@ -91,10 +91,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def _ingest(store: MemoryStore, state: Path, args: argparse.Namespace) -> tuple[float, Any]:
     ctx = JobContext(
-        clock=lambda: datetime.now(UTC), tz=UTC, state_dir=state,
-        run_log=RunLog(state / "runs.sqlite"), scheduler=_NoScheduler(),
-        health=HealthConfig(min_free_disk_bytes=0), openclaw=OpenClawSource(args.home),
-        memory=store, memory_config=MemoryConfig(args.window, args.stride),
+        clock=lambda: datetime.now(UTC),
+        tz=UTC,
+        state_dir=state,
+        run_log=RunLog(state / "runs.sqlite"),
+        scheduler=_NoScheduler(),
+        health=HealthConfig(min_free_disk_bytes=0),
+        openclaw=OpenClawSource(args.home),
+        memory=store,
+        memory_config=MemoryConfig(args.window, args.stride),
     )
     began = time.perf_counter()
     report = Ingest(ctx, store).run()
@@ -110,8 +115,9 @@ def _raw_embed_seconds(store: MemoryStore, embedder: Any) -> float:
     return time.perf_counter() - began
 
 
-def _ask(store: MemoryStore, questions: list[dict[str, Any]],
-         args: argparse.Namespace) -> tuple[list[Scored], list[dict[str, Any]]]:
+def _ask(
+    store: MemoryStore, questions: list[dict[str, Any]], args: argparse.Namespace
+) -> tuple[list[Scored], list[dict[str, Any]]]:
     scored, results = [], []
     store.search(SearchQuery("warm up"))
     for q in questions:
@@ -123,23 +129,32 @@ def _ask(store: MemoryStore, questions: list[dict[str, Any]],
         latency = (time.perf_counter() - began) * 1000
         evidence = {e["entry_id"] for e in q["evidence"]}
         covered = [set(r.source.entry_ids) for r in response.results]
-        scored.append(Scored(
-            category=q["category_name"],
-            recall5=_recall(evidence, covered[:5]),
-            recall10=_recall(evidence, covered[:10]),
-            rr=next((1 / (i + 1) for i, c in enumerate(covered) if c & evidence), 0.0),
-            tokens10=sum(r.tokens for r in response.results[:10]),
-            latency_ms=latency,
-        ))
-        results.append({
-            "qid": q["qid"],
-            "latency_ms": round(latency, 2),
-            "results": [
-                {"refs": [{"session_id": r.source.session_id, "entry_id": e}
-                          for e in r.source.entry_ids], "text": r.text}
-                for r in response.results
-            ],
-        })
+        scored.append(
+            Scored(
+                category=q["category_name"],
+                recall5=_recall(evidence, covered[:5]),
+                recall10=_recall(evidence, covered[:10]),
+                rr=next((1 / (i + 1) for i, c in enumerate(covered) if c & evidence), 0.0),
+                tokens10=sum(r.tokens for r in response.results[:10]),
+                latency_ms=latency,
+            )
+        )
+        results.append(
+            {
+                "qid": q["qid"],
+                "latency_ms": round(latency, 2),
+                "results": [
+                    {
+                        "refs": [
+                            {"session_id": r.source.session_id, "entry_id": e}
+                            for e in r.source.entry_ids
+                        ],
+                        "text": r.text,
+                    }
+                    for r in response.results
+                ],
+            }
+        )
     return scored, results
 
 
@@ -150,29 +165,40 @@ def _recall(evidence: set[str], covered: list[set[str]]) -> float:
     return len(evidence & seen) / len(evidence)
 
 
-def _print(args: argparse.Namespace, report: Any, ingest_s: float, raw_s: float,
-           scored: list[Scored]) -> None:
+def _print(
+    args: argparse.Namespace, report: Any, ingest_s: float, raw_s: float, scored: list[Scored]
+) -> None:
     chunks = report.chunks
-    print(f"home {args.home}; window {args.window} turns, stride {args.stride}; budget "
-          f"{args.budget}; {'all agents' if args.all_agents else 'question agent only'}")
-    print(f"ingest: {report.turns} turns -> {chunks} chunks from {report.sources} sources in "
-          f"{ingest_s:.1f} s ({report.turns / ingest_s:.0f} turns/s, {chunks / ingest_s:.1f} "
-          f"chunks/s)")
-    print(f"raw embedder on the same {chunks} texts: {raw_s:.1f} s; pipeline overhead "
-          f"{(ingest_s / raw_s - 1) * 100:+.1f}%")
+    print(
+        f"home {args.home}; window {args.window} turns, stride {args.stride}; budget "
+        f"{args.budget}; {'all agents' if args.all_agents else 'question agent only'}"
+    )
+    print(
+        f"ingest: {report.turns} turns -> {chunks} chunks from {report.sources} sources in "
+        f"{ingest_s:.1f} s ({report.turns / ingest_s:.0f} turns/s, {chunks / ingest_s:.1f} "
+        f"chunks/s)"
+    )
+    print(
+        f"raw embedder on the same {chunks} texts: {raw_s:.1f} s; pipeline overhead "
+        f"{(ingest_s / raw_s - 1) * 100:+.1f}%"
+    )
     groups: dict[str, list[Scored]] = defaultdict(list)
     for s in scored:
         groups[s.category].append(s)
     print(f"\n{'category':<12} {'n':>4} {'R@5':>6} {'R@10':>6} {'MRR':>6} {'tok@10':>7}")
     for name in [c for c in CATEGORIES if c in groups] + ["overall"]:
         rows = scored if name == "overall" else groups[name]
-        print(f"{name:<12} {len(rows):>4} {_mean(rows, 'recall5'):>6.3f} "
-              f"{_mean(rows, 'recall10'):>6.3f} {_mean(rows, 'rr'):>6.3f} "
-              f"{_mean(rows, 'tokens10'):>7.0f}")
+        print(
+            f"{name:<12} {len(rows):>4} {_mean(rows, 'recall5'):>6.3f} "
+            f"{_mean(rows, 'recall10'):>6.3f} {_mean(rows, 'rr'):>6.3f} "
+            f"{_mean(rows, 'tokens10'):>7.0f}"
+        )
     latencies = sorted(s.latency_ms for s in scored)
     p95 = latencies[int(len(latencies) * 0.95) - 1]
-    print(f"\nsearch latency (in process): p50 {statistics.median(latencies):.1f} ms, "
-          f"p95 {p95:.1f} ms, max tokens {max(s.tokens10 for s in scored)}")
+    print(
+        f"\nsearch latency (in process): p50 {statistics.median(latencies):.1f} ms, "
+        f"p95 {p95:.1f} ms, max tokens {max(s.tokens10 for s in scored)}"
+    )
 
 
 def _mean(rows: list[Scored], attribute: str) -> float:

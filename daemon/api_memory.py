@@ -151,7 +151,10 @@ class MemoryMethods:
         return stats.model_dump(mode="json")
 
     async def reindex(self, params: ReindexParams) -> dict[str, Any]:
-        self.store  # noqa: B018 - refuses at once when there is no store to rebuild
+        if self.sup.memory is None:
+            # Perhaps refused for another embedder: reindexing is the consent to start over.
+            await self.sup.reopen_memory(new_embedder=True)
+        self.store  # noqa: B018 - refuses at once when there is still no store to rebuild
         entry = await self.sup.runner.start(
             "ingest", RunTrigger.MANUAL, params={"rebuild": True, "agent": params.agent}
         )

@@ -143,6 +143,7 @@ class Supervisor:
                 profile=self.settings.openclaw_profile,
             ),
             memory=self.memory,
+            memory_error=self.memory_error,
             memory_config=MemoryConfig(memory.window_turns, memory.window_stride),
         )
         self.runner = JobRunner(
@@ -212,7 +213,10 @@ class Supervisor:
             await asyncio.to_thread(self.memory.close)
         await self._open_memory(new_embedder=new_embedder)
         self.job_context = replace(
-            self.job_context, memory=self.memory, write_probes=self._write_probes()
+            self.job_context,
+            memory=self.memory,
+            memory_error=self.memory_error,
+            write_probes=self._write_probes(),
         )
         self.runner.context = self.job_context
 

@@ -88,6 +88,8 @@ class JobContext:
     write_probes: Mapping[str, Callable[[datetime], None]] = field(default_factory=dict)
     openclaw: OpenClawSource | None = None
     memory: MemoryStore | None = None
+    #: Why there is no memory store, when there is none although OpenClaw is configured.
+    memory_error: str | None = None
     memory_config: MemoryConfig = field(default_factory=MemoryConfig)
     #: Per run: what a manual trigger asked for (e.g. ``{"rebuild": True}``), and its progress.
     params: Mapping[str, Any] = field(default_factory=dict)

@@ -93,8 +93,20 @@ def overdue_jobs(views: list[ScheduledJobView], now: datetime, slack: timedelta)
     ]
 
 
+def memory_check(ctx: JobContext) -> HealthCheck | None:
+    if ctx.memory is None:
+        if ctx.memory_error is None:
+            return None
+        return HealthCheck("memory", HealthStatus.FAILED, f"not open: {ctx.memory_error}")
+    waiting = ctx.memory.index.count_to_embed()
+    detail = f"open ({ctx.memory.vectors.where})"
+    if waiting:
+        detail += f"; {waiting} chunks waiting for vectors (searchable by keyword)"
+    return HealthCheck("memory", HealthStatus.OK, detail)
+
+
 def _blocking_checks(ctx: JobContext, now: datetime) -> list[HealthCheck]:
-    checks = []
+    checks = [c for c in [memory_check(ctx)] if c is not None]
     for name, probe in ctx.write_probes.items():
         try:
             probe(now)

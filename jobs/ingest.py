@@ -59,6 +59,7 @@ class IngestReport:
     chunks: int = 0
     notes_indexed: int = 0
     notes_removed: int = 0
+    embedded: int = 0
     rebuilt: bool = False
     problems: list[Problem] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
@@ -71,6 +72,7 @@ class IngestReport:
             "chunks": self.chunks,
             "notes_indexed": self.notes_indexed,
             "notes_removed": self.notes_removed,
+            "embedded": self.embedded,
             "rebuilt": self.rebuilt,
             "problems": len(self.problems),
             "problem_examples": [
@@ -127,7 +129,17 @@ class Ingest:
             step(agent)
             self.ctx.progress.done = done
         self.report.agents = len(agents)
+        self._embed()
         return self.report
+
+    def _embed(self) -> None:
+        progress = self.ctx.progress
+        progress.phase, progress.done, progress.total = "embedding", 0, None
+
+        def advance(done: int, total: int) -> None:
+            progress.done, progress.total = done, total
+
+        self.report.embedded = self.memory.sync_vectors(advance)
 
     def _steps(self, agent: Agent) -> list[Step]:
         files, problems = list_session_files(agent.sessions_dir)
@@ -142,9 +154,6 @@ class Ingest:
         """Forget what was read (manual memories stay) so that everything is read again."""
         self.ctx.progress.phase = "clearing"
         self.memory.reset(self.only)
-        manual = self.index.manual_chunks()
-        if manual:  # re-embedded: a rebuild may follow a change of embedder
-            self.memory.write(Write(chunks=manual), self.ctx.clock())
         self.index.set_meta("windowing", self._windowing)
         self.report.rebuilt = True
 
@@ -166,7 +175,8 @@ class Ingest:
                 chunks = window_chunks(
                     turns, starts, self.window, _session_source(agent_id, session_id)
                 )
-                self.memory.write(Write(chunks=chunks, delete_ids=old), self.ctx.clock())
+                write = Write(chunks=chunks, delete_ids=old)
+                self.memory.write(write, self.ctx.clock(), embed=False)
         self.index.set_meta("windowing", self._windowing)
 
     # --- sources -----------------------------------------------------------------------
@@ -274,7 +284,7 @@ class Ingest:
     def _store(self, write: Write) -> None:
         if not write:
             return
-        self.memory.write(write, self.ctx.clock())
+        self.memory.write(write, self.ctx.clock(), embed=False)
         self.report.sources += 1
         self.report.chunks += len(write.chunks)
 

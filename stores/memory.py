@@ -13,10 +13,11 @@ rank, then returned as snippets until the token budget is spent, each with its s
 from __future__ import annotations
 
 import math
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ from stores.vector_index import VectorIndex, chroma_where
 
 #: Reciprocal rank fusion constant; 60 is the value of the original paper and works broadly.
 RRF_K = 60
+#: Rows embedded per round: enough for the embedder to sort them into well-filled batches.
+EMBED_PAGE = 1024
 
 
 def approx_tokens(text: str) -> int:
@@ -61,6 +64,7 @@ class MemoryStore:
         self.index = index
         self.vectors = vectors
         self.embedder = embedder
+        self._sync = threading.Lock()
 
     def __repr__(self) -> str:
         return f"MemoryStore({self.index!r}, {self.vectors!r})"
@@ -103,12 +107,10 @@ class MemoryStore:
         return store
 
     def _start_over(self) -> None:
-        """Another embedder: what was read is read again by the next ingest; manual memories
-        exist only here, so they are embedded anew now, before the store names the embedder."""
-        self.index.reset(None)
-        manual = self.index.manual_chunks()
-        if manual:
-            self.write(Write(chunks=manual), datetime.now(UTC))
+        """Another embedder: the collection was recreated empty and every row waits for a
+        vector in the new space; the next ``sync_vectors`` (every ingest ends with one) embeds
+        them. Nothing needs reading again."""
+        self.index.embed_everything_again()
 
     def close(self) -> None:
         self.index.close()
@@ -116,25 +118,41 @@ class MemoryStore:
 
     # --- writing -------------------------------------------------------------------------
 
-    def write(self, write: Write, now: datetime) -> None:
-        """Store chunks (vectors first, then rows) and move checkpoints, all or nothing."""
-        if write.delete_ids:
-            self.vectors.delete(write.delete_ids)
-        if write.chunks:
-            vectors = self.embedder.embed([c.search_text for c in write.chunks])
-            self.vectors.upsert(
-                [c.id for c in write.chunks], vectors, [_vector_metadata(c) for c in write.chunks]
-            )
+    def write(self, write: Write, now: datetime, *, embed: bool = True) -> None:
+        """Commit rows, turns and checkpoints together; then (``embed``) bring the vectors up
+        to date. Ingest passes ``embed=False`` for each source and syncs once at the end, so
+        the embedder sees large batches of similar lengths."""
         self.index.apply(write, now)
+        if embed:
+            self.sync_vectors()
+
+    def sync_vectors(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Delete the vectors of deleted rows and embed the rows that have none; both queues
+        live in memory.sqlite, so work cut short by a crash is finished by the next call."""
+        with self._sync:
+            while ids := self.index.vectors_to_delete(5000):
+                self.vectors.delete(ids)
+                self.index.vectors_deleted(ids)
+            total, done = self.index.count_to_embed(), 0
+            while chunks := self.index.to_embed(EMBED_PAGE):
+                vectors = self.embedder.embed([c.search_text for c in chunks])
+                self.vectors.upsert(
+                    [c.id for c in chunks], vectors, [_vector_metadata(c) for c in chunks]
+                )
+                self.index.mark_embedded(chunks)
+                done += len(chunks)
+                if progress is not None:
+                    progress(done, max(total, done))
+            return done
 
     def forget(self, ids: Sequence[str]) -> int:
         removed = self.index.delete(ids)
-        self.vectors.delete(ids)
+        self.sync_vectors()
         return removed
 
     def reset(self, agent: str | None = None) -> int:
         ids = self.index.reset(agent)
-        self.vectors.delete(ids)
+        self.sync_vectors()
         return len(ids)
 
     # --- reading -------------------------------------------------------------------------
@@ -181,6 +199,7 @@ class MemoryStore:
             vectors=self.vectors.count(),
             turns=raw["turns"],
             sources=raw["sources"],
+            to_embed=raw["to_embed"],
             by_kind=raw["by_kind"],
             by_agent=raw["by_agent"],
             embedder=self.embedder.id,

@@ -38,11 +38,16 @@ CREATE TABLE chunks (
     tags         TEXT NOT NULL DEFAULT '[]',
     text         TEXT NOT NULL,
     search_text  TEXT NOT NULL,
-    updated_at   REAL NOT NULL
+    updated_at   REAL NOT NULL,
+    -- 0 until Chroma holds this row's vector: written rows are searchable by keyword at once
+    -- and the vectors follow in large batches (MemoryStore.sync_vectors)
+    embedded     INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX chunks_by_source ON chunks (source);
 CREATE INDEX chunks_by_agent_time ON chunks (agent, ts_start);
 CREATE INDEX chunks_by_session ON chunks (session_id);
+CREATE INDEX chunks_to_embed ON chunks (embedded) WHERE embedded = 0;
+CREATE TABLE vector_deletes (id TEXT PRIMARY KEY);
 CREATE VIRTUAL TABLE chunks_fts USING fts5 (
     search_text, content = 'chunks', content_rowid = 'rowid', tokenize = 'porter unicode61'
 );
@@ -180,6 +185,9 @@ class MemoryIndex:
     def _delete(self, ids: Sequence[str]) -> int:
         if not ids:
             return 0
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO vector_deletes (id) VALUES (?)", [(i,) for i in ids]
+        )
         cursor = self._conn.executemany("DELETE FROM chunks WHERE id = ?", [(i,) for i in ids])
         return cursor.rowcount  # rows of chunks only; total_changes would count the FTS too
 
@@ -282,6 +290,43 @@ class MemoryIndex:
             rows = self._conn.execute(sql, (match, *args, limit)).fetchall()
         return [r["id"] for r in rows]
 
+    def to_embed(self, limit: int) -> list[Chunk]:
+        """Rows whose vectors Chroma does not hold yet."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM chunks WHERE embedded = 0 LIMIT ?", (limit,)
+            ).fetchall()
+        return [_row_to_chunk(r) for r in rows]
+
+    def count_to_embed(self) -> int:
+        with self._lock:
+            return int(
+                self._conn.execute("SELECT COUNT(*) FROM chunks WHERE embedded = 0").fetchone()[0]
+            )
+
+    def mark_embedded(self, chunks: Sequence[Chunk]) -> None:
+        """Only rows still holding the embedded text: one rewritten meanwhile stays to embed."""
+        with self._lock, transaction(self._conn):
+            self._conn.executemany(
+                "UPDATE chunks SET embedded = 1 WHERE id = ? AND search_text = ?",
+                [(c.id, c.search_text) for c in chunks],
+            )
+
+    def vectors_to_delete(self, limit: int) -> list[str]:
+        with self._lock:
+            rows = self._conn.execute("SELECT id FROM vector_deletes LIMIT ?", (limit,)).fetchall()
+        return [r["id"] for r in rows]
+
+    def vectors_deleted(self, ids: Sequence[str]) -> None:
+        with self._lock, transaction(self._conn):
+            self._conn.executemany("DELETE FROM vector_deletes WHERE id = ?", [(i,) for i in ids])
+
+    def embed_everything_again(self) -> None:
+        """Another embedder: every row waits for a vector in the new space."""
+        with self._lock, transaction(self._conn):
+            self._conn.execute("UPDATE chunks SET embedded = 0")
+            self._conn.execute("DELETE FROM vector_deletes")
+
     def stats(self) -> dict[str, Any]:
         with self._lock:
             by_kind = self._conn.execute(
@@ -293,6 +338,9 @@ class MemoryIndex:
             ).fetchall()
             turns = self._conn.execute("SELECT COUNT(*) AS n FROM turns").fetchone()["n"]
             sources = self._conn.execute("SELECT COUNT(*) AS n FROM checkpoints").fetchone()["n"]
+            to_embed = self._conn.execute(
+                "SELECT COUNT(*) AS n FROM chunks WHERE embedded = 0"
+            ).fetchone()["n"]
         return {
             "by_kind": {r["kind"]: r["n"] for r in by_kind},
             "by_agent": {
@@ -301,6 +349,7 @@ class MemoryIndex:
             },
             "turns": turns,
             "sources": sources,
+            "to_embed": to_embed,
         }
 
     def reset(self, agent: str | None) -> list[str]:
@@ -384,6 +433,7 @@ _UPSERT_CHUNK = (
     f"INSERT INTO chunks ({_CHUNK_COLUMNS}) VALUES ({','.join('?' * 18)})"
     " ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _CHUNK_COLUMNS.split(",")[1:])
+    + ", embedded = 0"
 )
 _UPSERT_TURN = (
     "INSERT INTO turns (agent, session_id, idx, entry_id, session_key, ts, role, speaker, text,"

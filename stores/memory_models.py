@@ -76,6 +76,7 @@ class VectorMemoryStats(BaseModel):
     vectors: int
     turns: int
     sources: int
+    to_embed: int = Field(0, description="chunks searchable by keyword, waiting for a vector")
     by_kind: dict[str, int]
     by_agent: dict[str, dict[str, float | int | None]]
     embedder: str

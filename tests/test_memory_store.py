@@ -26,6 +26,7 @@ from stores.memory import (
 )
 from stores.memory_index import Chunk, ChunkFilter, MemoryIndex, Write
 from stores.memory_models import VectorSearchResult
+from stores.vector_index import VectorIndex
 from tests.memory_fixtures import (
     MAIN_KEY,
     SAMPLE_TODAY,
@@ -345,11 +346,11 @@ def test_a_vector_without_a_row_is_never_returned(store: MemoryStore) -> None:
     assert [r.id for r in _search(store, "lighthouse lighthouse")] == ["kept"]
 
 
-def test_a_crash_between_vectors_and_rows_leaves_nothing_visible_and_heals(
+def test_a_crash_before_the_rows_commit_leaves_nothing_and_heals(
     store: MemoryStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def crash(self: MemoryIndex, write: Write, now: datetime) -> None:
-        raise OSError("killed between Chroma and SQLite")
+        raise OSError("killed before SQLite committed")
 
     write = Write(
         chunks=[_chunk("w1", "the boat leaves at noon")], checkpoints={"test:src": {"n": 1}}
@@ -358,14 +359,59 @@ def test_a_crash_between_vectors_and_rows_leaves_nothing_visible_and_heals(
         patch.setattr(MemoryIndex, "apply", crash)
         with pytest.raises(OSError, match="killed"):
             store.write(write, NOW)
-    assert store.vectors.count() == 1  # the vector was stored, its row was not
-    assert _search(store, "boat noon") == []
+    assert (store.stats().chunks, store.vectors.count()) == (0, 0)
     assert store.index.checkpoint("test:src") is None, "a checkpoint never moves ahead of rows"
 
     store.write(write, NOW)  # the same step again: the same id, written over
     assert [r.id for r in _search(store, "boat noon")] == ["w1"]
     assert (store.stats().chunks, store.stats().vectors) == (1, 1)
     assert store.index.checkpoint("test:src") == {"n": 1}
+
+
+def test_a_crash_between_rows_and_vectors_is_finished_by_the_next_sync(
+    store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(self: VectorIndex, *args: object) -> None:
+        raise OSError("killed before Chroma stored the vectors")
+
+    write = Write(
+        chunks=[_chunk("w1", "the boat leaves at noon")], checkpoints={"test:src": {"n": 1}}
+    )
+    with monkeypatch.context() as patch:
+        patch.setattr(VectorIndex, "upsert", crash)
+        with pytest.raises(OSError, match="killed"):
+            store.write(write, NOW)
+    stats = store.stats()
+    assert (stats.chunks, stats.vectors, stats.to_embed) == (1, 0, 1)
+    assert store.index.checkpoint("test:src") == {"n": 1}, "rows and checkpoint moved together"
+    hits = _search(store, "boat noon")
+    assert [(r.id, r.vector_rank) for r in hits] == [("w1", None)], "keyword search finds it"
+
+    assert store.sync_vectors() == 1
+    stats = store.stats()
+    assert (stats.chunks, stats.vectors, stats.to_embed) == (1, 1, 0)
+    assert _search(store, "boat noon")[0].vector_rank == 1
+
+
+def test_deleted_rows_lose_their_vectors_even_after_a_crash(
+    store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.write(Write(chunks=[_chunk("gone", "a lantern in the window")]), NOW)
+    assert store.stats().vectors == 1
+
+    def crash(self: VectorIndex, ids: object) -> None:
+        raise OSError("killed before Chroma deleted the vectors")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(VectorIndex, "delete", crash)
+        with pytest.raises(OSError, match="killed"):
+            store.forget(["gone"])
+    assert store.stats().chunks == 0
+    assert store.vectors.count() == 1, "the vector outlived its row"
+    assert store.index.vectors_to_delete(10) == ["gone"], "and the deletion is remembered"
+    store.sync_vectors()
+    assert store.vectors.count() == 0
+    assert store.index.vectors_to_delete(10) == []
 
 
 def test_forgetting_a_session_removes_all_of_it(tmp_path: Path) -> None:
@@ -433,12 +479,15 @@ def test_a_store_refuses_another_embedder_until_told_to_start_over(tmp_path: Pat
 
     harness.reopen(other, allow_new_embedder=True)
     try:
-        assert harness.store.stats().embedder == other.id
-        assert list(harness.chunks()) == ["manual:k"]
-        assert [r.id for r in _search(harness.store, "spare key")] == ["manual:k"]
+        stats = harness.store.stats()
+        assert stats.embedder == other.id
+        assert set(harness.chunks()) == before, "rows stay: nothing needs reading again"
+        assert (stats.vectors, stats.to_embed) == (0, len(before)), "but every vector is new"
         harness.assert_consistent()
-        assert harness.ingest().turns == 12  # everything read again, into the new space
-        assert set(harness.chunks()) == before
+        report = harness.ingest()
+        assert (report.turns, report.embedded) == (0, len(before))
+        assert harness.store.stats().vectors == len(before)
+        assert _search(harness.store, "spare key")[0].id == "manual:k"
         harness.assert_consistent()
         harness.reopen(other)  # and from now on it is this embedder's store
     finally:
