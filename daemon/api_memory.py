@@ -12,9 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from daemon.errors import BadRequest, NotConfigured
 from daemon.schedule import parse_duration
-from stores.memory import MemoryStore, SearchQuery, approx_tokens
+from stores.memory import MemoryStore, SearchQuery
 from stores.memory_index import Chunk, ChunkFilter, Write
 from stores.runlog import RunTrigger
+from stores.search_results import approx_tokens
 
 if TYPE_CHECKING:
     from daemon.supervisor import Supervisor

@@ -12,7 +12,6 @@ rank, then returned as snippets until the token budget is spent, each with its s
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,23 +22,14 @@ from typing import Any
 
 from stores.embeddings import Embedder
 from stores.memory_index import Chunk, ChunkFilter, MemoryIndex, Write
-from stores.memory_models import (
-    ConversationMetadata,
-    SearchResponse,
-    VectorMemoryStats,
-    VectorSearchResult,
-)
+from stores.memory_models import SearchResponse, VectorMemoryStats
+from stores.search_results import budgeted, merge_neighbours
 from stores.vector_index import VectorIndex, chroma_where
 
 #: Reciprocal rank fusion constant; 60 is the value of the original paper and works broadly.
 RRF_K = 60
 #: Rows embedded per round: enough for the embedder to sort them into well-filled batches.
 EMBED_PAGE = 1024
-
-
-def approx_tokens(text: str) -> int:
-    """Words x 1.3: cheap, and the same measure the retrieval benchmark scores with."""
-    return math.ceil(len(text.split()) * 1.3)
 
 
 class EmbedderChanged(Exception):
@@ -184,7 +174,8 @@ class MemoryStore:
         ]
         if query.recency_half_life is not None:
             ranked = _by_recency(ranked, chunks, query.recency_half_life, query.now or time.time())
-        results = _budgeted(ranked, chunks, query, vector_ids, keyword_ids)
+        groups = merge_neighbours(ranked, chunks, self.index, query.k)
+        results = budgeted(groups, query, vector_ids, keyword_ids)
         return SearchResponse(
             query=query.text,
             results=results,
@@ -239,61 +230,6 @@ def _by_recency(
         return float(0.5 + 0.5 * 0.5 ** (age / half_life.total_seconds()))
 
     return sorted(((cid, s * weight(cid)) for cid, s in ranked), key=lambda item: -item[1])
-
-
-def _budgeted(
-    ranked: list[tuple[str, float]],
-    chunks: dict[str, Chunk],
-    query: SearchQuery,
-    vector_ids: list[str],
-    keyword_ids: list[str],
-) -> list[VectorSearchResult]:
-    """The best results, skipping ones whose entries are already shown, until k or the token
-    budget is reached; a long chunk is cut to its share of the budget."""
-    vector_rank = {cid: i + 1 for i, cid in enumerate(vector_ids)}
-    keyword_rank = {cid: i + 1 for i, cid in enumerate(keyword_ids)}
-    share = max(query.token_budget // max(query.k, 1) * 2, 60)
-    results: list[VectorSearchResult] = []
-    shown: set[str] = set()
-    spent = 0
-    for cid, score in ranked:
-        chunk = chunks[cid]
-        if chunk.entry_ids and shown.issuperset(chunk.entry_ids):
-            continue
-        text, truncated = _snippet(chunk.text, min(share, query.token_budget - spent))
-        tokens = approx_tokens(text)
-        if tokens == 0:
-            break
-        results.append(
-            VectorSearchResult(
-                id=cid,
-                text=text,
-                score=round(score, 6),
-                vector_rank=vector_rank.get(cid),
-                keyword_rank=keyword_rank.get(cid),
-                tokens=tokens,
-                truncated=truncated,
-                source=ConversationMetadata.of(chunk),
-            )
-        )
-        shown.update(chunk.entry_ids)
-        spent += tokens
-        if len(results) >= query.k or spent >= query.token_budget:
-            break
-    return results
-
-
-def _snippet(text: str, max_tokens: int) -> tuple[str, bool]:
-    if max_tokens <= 0:
-        return "", True
-    if approx_tokens(text) <= max_tokens:
-        return text, False
-    words = text.split()
-    keep = int(max_tokens / 1.3)
-    # The mark is glued to the last word, so the snippet's tokens stay within max_tokens.
-    while keep > 0 and approx_tokens(" ".join(words[:keep])) > max_tokens:
-        keep -= 1
-    return (" ".join(words[:keep]) + "…", True) if keep else ("", True)
 
 
 def _vector_metadata(chunk: Chunk) -> dict[str, Any]:

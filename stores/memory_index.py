@@ -78,6 +78,7 @@ CREATE TABLE turns (
 );
 CREATE INDEX turns_by_time ON turns (agent, ts);
 CREATE UNIQUE INDEX turns_by_entry ON turns (agent, session_id, entry_id);
+CREATE INDEX turns_by_entry_id ON turns (entry_id);
 CREATE TABLE checkpoints (source TEXT PRIMARY KEY, data TEXT NOT NULL, updated_at REAL NOT NULL);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -237,6 +238,26 @@ class MemoryIndex:
                 (agent,) if agent else (),
             ).fetchall()
         return [(r["agent"], r["session_id"]) for r in rows]
+
+    def turn_positions(
+        self, wanted: Sequence[tuple[str, str, Sequence[str]]]
+    ) -> dict[tuple[str, str, str], int]:
+        """(agent, session, entry id) -> position in its session, for the entries asked."""
+        entries = list({e for _, _, ids in wanted for e in ids})
+        sessions = {(agent, session) for agent, session, _ in wanted}
+        found: dict[tuple[str, str, str], int] = {}
+        with self._lock:
+            for start in range(0, len(entries), 500):
+                part = entries[start : start + 500]
+                rows = self._conn.execute(
+                    "SELECT agent, session_id, entry_id, idx FROM turns"
+                    f" WHERE entry_id IN ({','.join('?' * len(part))})",
+                    part,
+                ).fetchall()
+                for r in rows:
+                    if (r["agent"], r["session_id"]) in sessions:
+                        found[(r["agent"], r["session_id"], r["entry_id"])] = r["idx"]
+        return found
 
     def turn_count(self, agent: str, session_id: str) -> int:
         with self._lock:

@@ -21,11 +21,11 @@ from stores.memory import (
     EmbedderChanged,
     MemoryStore,
     SearchQuery,
-    approx_tokens,
     fuse,
 )
 from stores.memory_index import Chunk, ChunkFilter, MemoryIndex, Write
 from stores.memory_models import VectorSearchResult
+from stores.search_results import approx_tokens
 from stores.vector_index import VectorIndex
 from tests.memory_fixtures import (
     MAIN_KEY,
