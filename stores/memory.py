@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from stores.atomic import ensure_private_dir
 from stores.embeddings import Embedder
 from stores.memory_index import Chunk, ChunkFilter, MemoryIndex, Write
 from stores.memory_models import SearchResponse, VectorMemoryStats
@@ -68,7 +69,7 @@ class MemoryStore:
         chroma_url: str | None = None,
         allow_new_embedder: bool = False,
     ) -> MemoryStore:
-        index = MemoryIndex(state_dir / "memory.sqlite")
+        index = MemoryIndex(ensure_private_dir(state_dir) / "memory.sqlite")
         recorded = index.get_meta("embedder")
         if recorded is not None and recorded != embedder.id and not allow_new_embedder:
             index.close()
