@@ -16,11 +16,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from stores.atomic import ensure_private_dir
+from stores.chunking import TURNS, chunk_id, window_chunks
 from stores.embeddings import Embedder
 from stores.memory_index import Chunk, ChunkFilter, MemoryIndex, Write
 from stores.memory_models import SearchResponse, VectorMemoryStats
@@ -137,9 +138,47 @@ class MemoryStore:
             return done
 
     def forget(self, ids: Sequence[str]) -> int:
+        """Forget chunks; a forgotten window's turns are also taken out of the windows that
+        overlap it, so its words are not found there either."""
+        forgotten = [c for c in self.index.chunks(ids).values() if c.kind == TURNS]
         removed = self.index.delete(ids)
+        self._rewrite_overlapping(forgotten)
         self.sync_vectors()
         return removed
+
+    def _rewrite_overlapping(self, forgotten: Sequence[Chunk]) -> None:
+        window = int((self.index.get_meta("windowing") or "4/2").split("/")[0])
+        rewrite = Write()
+        for agent, session in {(c.agent or "", c.session_id or "") for c in forgotten}:
+            gone = {
+                e
+                for c in forgotten
+                if (c.agent or "", c.session_id) == (agent, session)
+                for e in c.entry_ids
+            }
+            ids = self.index.ids_where(agent=agent, session_id=session, kind=TURNS)
+            turns = self.index.session_turns(agent, session)
+            place = {t.entry_id: t.idx for t in turns}
+            for chunk in self.index.chunks(ids).values():
+                if not gone & set(chunk.entry_ids):
+                    continue
+                first = min(place.get(e, 0) for e in chunk.entry_ids)
+                # The window's start: its id says which of the places it could begin at.
+                start = next(
+                    (
+                        i
+                        for i in range(max(0, first - window + 1), first + 1)
+                        if chunk_id(TURNS, agent, session, str(i)) == chunk.id
+                    ),
+                    first,
+                )
+                made = window_chunks(turns, range(start, start + 1), window, chunk.source)
+                if made:
+                    rewrite.chunks.append(made[0])
+                else:
+                    rewrite.delete_ids.append(chunk.id)
+        if rewrite:
+            self.index.apply(rewrite, datetime.now(UTC))
 
     def reset(self, agent: str | None = None) -> int:
         ids = self.index.reset(agent)

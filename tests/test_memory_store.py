@@ -437,6 +437,34 @@ def test_forgetting_a_session_removes_all_of_it(tmp_path: Path) -> None:
         harness.close()
 
 
+def test_forgetting_a_window_takes_its_words_out_of_overlapping_windows(tmp_path: Path) -> None:
+    writer = OpenClawWriter(tmp_path / "openclaw")
+    writer.add_agent("main", "Juniper", "Dana")
+    session = writer.new_session("main", SAMPLE_TODAY)
+    words = ["apple", "birch", "cedar", "dune", "ochre", "fjord", "grove", "heath"]
+    for word in words:
+        session.user(f"remember the word {word}")
+    writer.write_legacy("main", MAIN_KEY, session)
+    harness = Harness.open(writer.home, tmp_path / "state", HashedWords())
+    try:
+        harness.ingest()
+        index = harness.store.index
+        windows = index.chunks(index.ids_where(session_id=session.session_id))
+        second = next(c for c in windows.values() if "cedar" in c.text and "ochre" in c.text)
+        harness.store.forget([second.id])  # covers cedar, dune, ochre, fjord
+        texts = [c.text for c in index.chunks(index.ids_where()).values()]
+        for gone in ("cedar", "dune", "ochre", "fjord"):
+            assert not any(gone in t for t in texts), gone
+            assert not any(gone in r.text for r in _search(harness.store, gone, k=20))
+        for kept in ("apple", "birch", "grove", "heath"):
+            assert any(kept in t for t in texts), kept
+        harness.assert_consistent()
+        harness.store.sync_vectors()
+        harness.assert_consistent()
+    finally:
+        harness.close()
+
+
 def test_reset_forgets_what_was_read_and_keeps_manual_memories(tmp_path: Path) -> None:
     harness = Harness.open(write_sample(tmp_path / "openclaw"), tmp_path / "state", HashedWords())
     try:
