@@ -12,9 +12,10 @@ rank, then returned as snippets until the token budget is spent, each with its s
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -56,7 +57,8 @@ class MemoryStore:
         self.index = index
         self.vectors = vectors
         self.embedder = embedder
-        self._sync = threading.Lock()
+        #: Held by every writer, and by a backup while it copies the store: writers wait.
+        self._writes = threading.RLock()
 
     def __repr__(self) -> str:
         return f"MemoryStore({self.index!r}, {self.vectors!r})"
@@ -114,37 +116,44 @@ class MemoryStore:
         """Commit rows, turns and checkpoints together; then (``embed``) bring the vectors up
         to date. Ingest passes ``embed=False`` for each source and syncs once at the end, so
         the embedder sees large batches of similar lengths."""
-        self.index.apply(write, now)
-        if embed:
-            self.sync_vectors()
+        with self._writes:
+            self.index.apply(write, now)
+            if embed:
+                self.sync_vectors()
 
     def sync_vectors(self, progress: Callable[[int, int], None] | None = None) -> int:
         """Delete the vectors of deleted rows and embed the rows that have none; both queues
-        live in memory.sqlite, so work cut short by a crash is finished by the next call."""
-        with self._sync:
+        live in memory.sqlite, so work cut short by a crash is finished by the next call.
+        The write lock is taken page by page, so a backup waits for one page, not for all."""
+        with self._writes:
             while ids := self.index.vectors_to_delete(5000):
                 self.vectors.delete(ids)
                 self.index.vectors_deleted(ids)
-            total, done = self.index.count_to_embed(), 0
-            while chunks := self.index.to_embed(EMBED_PAGE):
+            total = self.index.count_to_embed()
+        done = 0
+        while True:
+            with self._writes:
+                chunks = self.index.to_embed(EMBED_PAGE)
+                if not chunks:
+                    return done
                 vectors = self.embedder.embed([c.search_text for c in chunks])
                 self.vectors.upsert(
                     [c.id for c in chunks], vectors, [_vector_metadata(c) for c in chunks]
                 )
                 self.index.mark_embedded(chunks)
-                done += len(chunks)
-                if progress is not None:
-                    progress(done, max(total, done))
-            return done
+            done += len(chunks)
+            if progress is not None:
+                progress(done, max(total, done))
 
     def forget(self, ids: Sequence[str]) -> int:
         """Forget chunks; a forgotten window's turns are also taken out of the windows that
         overlap it, so its words are not found there either."""
-        forgotten = [c for c in self.index.chunks(ids).values() if c.kind == TURNS]
-        removed = self.index.delete(ids)
-        self._rewrite_overlapping(forgotten)
-        self.sync_vectors()
-        return removed
+        with self._writes:
+            forgotten = [c for c in self.index.chunks(ids).values() if c.kind == TURNS]
+            removed = self.index.delete(ids)
+            self._rewrite_overlapping(forgotten)
+            self.sync_vectors()
+            return removed
 
     def _rewrite_overlapping(self, forgotten: Sequence[Chunk]) -> None:
         window = int((self.index.get_meta("windowing") or "4/2").split("/")[0])
@@ -181,9 +190,17 @@ class MemoryStore:
             self.index.apply(rewrite, datetime.now(UTC))
 
     def reset(self, agent: str | None = None) -> int:
-        ids = self.index.reset(agent)
-        self.sync_vectors()
-        return len(ids)
+        with self._writes:
+            ids = self.index.reset(agent)
+            self.sync_vectors()
+            return len(ids)
+
+    @contextlib.contextmanager
+    def writes_paused(self) -> Iterator[None]:
+        """No write starts or is under way while this is held (a backup copying the files);
+        writers block until it is released, they do not fail."""
+        with self._writes:
+            yield
 
     # --- reading -------------------------------------------------------------------------
 
