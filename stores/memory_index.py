@@ -207,11 +207,15 @@ class MemoryIndex:
             ).fetchall()
         return {row["source"]: json.loads(row["data"]) for row in rows}
 
-    def session_turns(self, agent: str, session_id: str, from_idx: int = 0) -> list[TurnRow]:
+    def session_turns(
+        self, agent: str, session_id: str, from_idx: int = 0, to_idx: int | None = None
+    ) -> list[TurnRow]:
+        """The session's turns from ``from_idx`` to ``to_idx`` (inclusive; None: the end)."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT * FROM turns WHERE agent = ? AND session_id = ? AND idx >= ? ORDER BY idx",
-                (agent, session_id, from_idx),
+                "SELECT * FROM turns WHERE agent = ? AND session_id = ? AND idx >= ? AND idx <= ?"
+                " ORDER BY idx",
+                (agent, session_id, from_idx, 2**62 if to_idx is None else to_idx),
             ).fetchall()
         return [_row_to_turn(r) for r in rows]
 
@@ -303,9 +307,18 @@ class MemoryIndex:
         if not match:
             return []
         clauses, args = _filter_sql(where)
+        if not clauses:
+            # Unfiltered, FTS5 ranks on its own and keeps only the best `limit` as it goes.
+            sql = (
+                "SELECT c.id FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ?"
+                " ORDER BY rank LIMIT ?) AS best JOIN chunks c ON c.rowid = best.rowid"
+                " ORDER BY best.rank"
+            )
+            with self._lock:
+                return [r["id"] for r in self._conn.execute(sql, (match, limit)).fetchall()]
         sql = (
             "SELECT c.id FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid"
-            f" WHERE chunks_fts MATCH ? {clauses} ORDER BY bm25(chunks_fts) LIMIT ?"
+            f" WHERE chunks_fts MATCH ? {clauses} ORDER BY rank LIMIT ?"
         )
         with self._lock:
             rows = self._conn.execute(sql, (match, *args, limit)).fetchall()

@@ -108,8 +108,9 @@ def _stretch(index: MemoryIndex, group: Group) -> Chunk:
     chunk = group.chunk
     assert group.lo is not None
     assert group.hi is not None
-    turns = index.session_turns(chunk.agent or "", chunk.session_id or "", from_idx=group.lo)
-    turns = [t for t in turns if t.idx <= group.hi]
+    turns = index.session_turns(
+        chunk.agent or "", chunk.session_id or "", from_idx=group.lo, to_idx=group.hi
+    )
     made = window_chunks(
         turns, range(group.lo, group.lo + 1), group.hi - group.lo + 1, chunk.source
     )
