@@ -80,7 +80,7 @@ def read_sqlite(
     """The turns added to the agent's database since ``checkpoint`` (all of them if None)."""
     reader = _SqliteReader(db_path, agent_id, names, checkpoint or SqliteCheckpoint())
     try:
-        conn = _connect(db_path)
+        conn = connect_read_only(db_path)
     except sqlite3.Error as exc:
         reader.failed(exc)
         return reader.result()
@@ -94,7 +94,7 @@ def read_sqlite(
     return reader.result()
 
 
-def _connect(db_path: Path) -> sqlite3.Connection:
+def connect_read_only(db_path: Path) -> sqlite3.Connection:
     """Read-only. In a read-only directory a WAL database cannot get its ``-shm`` file; then,
     if there is no WAL content to miss, open it as immutable."""
     if not db_path.is_file():
