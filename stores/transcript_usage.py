@@ -29,8 +29,7 @@ from stores.openclaw_home import Agent
 from stores.problems import Problem, ProblemKind
 from stores.transcript_entries import parse_timestamp
 from stores.transcripts import MAX_LINE_BYTES, SessionFile, list_session_files
-from stores.transcripts_sqlite import MAX_ROW_BYTES
-from stores.transcripts_sqlite import connect_read_only
+from stores.transcripts_sqlite import MAX_ROW_BYTES, connect_read_only
 
 #: Entry timestamps and file times / ``created_at`` come from different clocks and moments (an
 #: entry is stamped, then written): this much either side is read and then filtered exactly.
