@@ -166,12 +166,16 @@ def main() -> int:
         default=5000,
         help="texts the raw embedder baseline embeds at each size",
     )
+    parser.add_argument(
+        "--keep", type=Path, metavar="DIR", help="build in DIR and keep it; a kept DIR is grown"
+    )
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="scale-", dir="/tmp"))
+    root = args.keep or Path(tempfile.mkdtemp(prefix="scale-", dir="/tmp"))
     try:
         run(root, [int(s) for s in args.sizes.split(",")], args.queries, args.raw_sample)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
     return 0
 
 
@@ -180,7 +184,9 @@ def run(root: Path, sizes: list[int], n_queries: int, raw_sample: int) -> None:
     home, state = root / "openclaw", root / "state"
     writer = OpenClawWriter(home)
     writer.add_agent("main", "Juniper", "Dana")
-    corpus = Corpus(home, writer, rng)
+    sessions = home / "agents" / "main" / "sessions"
+    built = len(list(sessions.glob("*.jsonl"))) if sessions.is_dir() else 0
+    corpus = Corpus(home, writer, rng, sessions=built)
     embedder = make_embedder()
     store = MemoryStore.open(state, embedder)
     queries = [question(rng) for _ in range(n_queries)]
@@ -188,19 +194,26 @@ def run(root: Path, sizes: list[int], n_queries: int, raw_sample: int) -> None:
     for size in sizes:
         corpus.grow_to(size * 2)  # a window starts every 2 turns
         ingest_s, new_chunks = _ingest(store, state, home)
-        raw_rate = _raw_rate(store, embedder, raw_sample, rng)
-        chunks = store.stats().chunks
-        print(f"\n== {chunks:,} chunks")
-        rate = new_chunks / ingest_s
-        print(
-            f"ingest: {new_chunks:,} new chunks in {ingest_s:.1f} s = {rate:.1f} chunks/s; raw "
-            f"embedder on {raw_sample:,} of the same texts {raw_rate:.1f} texts/s; pipeline "
-            f"overhead {(raw_rate / rate - 1) * 100:+.1f}%"
-        )
+        print(f"\n== {store.stats().chunks:,} chunks")
+        if new_chunks:
+            _report_ingest(
+                new_chunks, ingest_s, _raw_rate(store, embedder, raw_sample, rng), raw_sample
+            )
+        else:
+            print("ingest: nothing new (a kept directory, built before)")
         _vector_vs_exact(store, embedder, queries)
         _hybrid(store, queries)
     store.close()
     _over_socket(root, queries)
+
+
+def _report_ingest(new_chunks: int, seconds: float, raw_rate: float, sample: int) -> None:
+    rate = new_chunks / seconds
+    print(
+        f"ingest: {new_chunks:,} new chunks in {seconds:.1f} s = {rate:.1f} chunks/s; raw "
+        f"embedder on {sample:,} of the same texts {raw_rate:.1f} texts/s; pipeline "
+        f"overhead {(raw_rate / rate - 1) * 100:+.1f}%"
+    )
 
 
 def _ingest(store: MemoryStore, state: Path, home: Path) -> tuple[float, int]:

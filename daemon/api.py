@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from daemon import __version__
+from daemon.api_backup import BackupMethods
+from daemon.api_feedback import FeedbackMethods
+from daemon.api_llm import LLMMethods
 from daemon.api_memory import MemoryMethods
 from daemon.errors import BadRequest, JobFailed, NotFound, Timeout, UnknownMethod
 from daemon.protocol import VERSION
@@ -72,6 +75,9 @@ class DaemonAPI:
             "reload": (NoParams, self.reload),
             "run": (RunParams, self.run),
             **MemoryMethods(supervisor).table(),
+            **BackupMethods(supervisor).table(),
+            **LLMMethods(supervisor).table(),
+            **FeedbackMethods(supervisor).table(),
         }
 
     def methods(self) -> list[str]:

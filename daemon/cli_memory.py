@@ -30,7 +30,10 @@ def add_commands(sub: Any, out: argparse.ArgumentParser) -> None:
     p.add_argument("--speaker", help="only chunks where this person speaks")
     p.add_argument("--role", choices=["user", "assistant", "summary"])
     p.add_argument(
-        "--kind", action="append", default=[], choices=["turns", "summary", "note", "manual"]
+        "--kind",
+        action="append",
+        default=[],
+        choices=["turns", "summary", "note", "manual", "hourly"],
     )
     p.add_argument("--since", help="YYYY-MM-DD, an ISO time, or an age like 7d")
     p.add_argument("--until", help="same forms as --since")

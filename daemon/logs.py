@@ -19,7 +19,19 @@ from stores.redaction import Redactor
 
 #: Libraries that log every request URL (which, for Telegram, holds the bot token) at INFO,
 #: or narrate what our own job.* events already say.
-_CHATTY = ("httpx", "httpcore", "urllib3", "chromadb.telemetry", "apscheduler")
+#: The anthropic SDK logs every request's body (transcript text) at DEBUG.
+_CHATTY = (
+    "httpx",
+    "httpcore",
+    "httpx2",
+    "httpcore2",
+    "anthropic",
+    "urllib3",
+    "chromadb.telemetry",
+    "apscheduler",
+    # python-telegram-bot logs every API call's parameters (message texts) at DEBUG.
+    "telegram",
+)
 
 
 class RedactProcessor:

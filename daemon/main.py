@@ -133,11 +133,6 @@ async def serve(
         reload_settings=reload,
         job_table=job_table or DEFAULT_JOB_TABLE,
     )
-    try:
-        await supervisor.start()
-    except (AlreadyRunning, InfraError, OSError, IncompatibleDatabase) as exc:
-        print(f"infrad: cannot start: {exc}", file=sys.stderr)
-        return 1
     loop = asyncio.get_running_loop()
     signals_seen = 0
 
@@ -156,9 +151,16 @@ async def serve(
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
+    # Before start(): the socket answers during start-up already, and a SIGTERM then must
+    # still shut down cleanly (the socket removed, runs recorded), not kill the process.
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_stop_signal, signum)
     loop.add_signal_handler(signal.SIGHUP, on_hangup)
+    try:
+        await supervisor.start()
+    except (AlreadyRunning, InfraError, OSError, IncompatibleDatabase) as exc:
+        print(f"infrad: cannot start: {exc}", file=sys.stderr)
+        return 1
     _banner(supervisor.socket_path, sample)
     try:
         await supervisor.wait()

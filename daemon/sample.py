@@ -407,8 +407,13 @@ class OpenClawWriter:
 
 
 def write_sample_home(home: Path, today: datetime | None = None) -> Path:
-    """The quickstart's OpenClaw home: two agents, both layouts, a few days of talk."""
-    today = (today or datetime.now(UTC)).replace(hour=9, minute=0, second=0, microsecond=0)
+    """The quickstart's OpenClaw home: two agents, both layouts, a few days of talk. The latest
+    talk is two and three hours before ``today`` (default: now, to the hour), so that a fresh
+    daemon has finished hours to summarise at once; a given ``today`` is taken at 09:00."""
+    if today is None:
+        today = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    else:
+        today = today.replace(hour=9, minute=0, second=0, microsecond=0)
     writer = OpenClawWriter(home)
     writer.add_agent(
         "main",

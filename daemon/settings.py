@@ -37,11 +37,14 @@ from pydantic_settings.sources.utils import parse_env_vars
 
 from daemon import paths
 from daemon.settings_models import (
+    BackupSettings,
     Duration,
     EmbedderSettings,
     JobsSettings,
+    LLMSettings,
     MemorySettings,
 )
+from daemon.settings_telegram import TelegramSettings, TranscriptionSettings
 
 
 class SettingsError(Exception):
@@ -118,7 +121,18 @@ class Settings(BaseSettings):
     )
     memory: MemorySettings = Field(default_factory=MemorySettings)
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings, description="per-job settings")
+    anthropic_api_key: SecretStr | None = Field(
+        None, description="Anthropic API key for summaries and refine (without: extractive)"
+    )
+    anthropic_base_url: str | None = Field(
+        None,
+        description="an Anthropic-compatible endpoint (default: https://api.anthropic.com)",
+    )
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    transcription: TranscriptionSettings = Field(default_factory=TranscriptionSettings)
 
     @field_validator("timezone")
     @classmethod
@@ -129,6 +143,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"unknown time zone {value!r} (use an IANA name like 'Europe/Berlin')"
             ) from None
+        return value
+
+    @field_validator("anthropic_base_url")
+    @classmethod
+    def _endpoint_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+            raise ValueError(f"not an http(s) URL: {value!r}")
         return value
 
     @field_validator("chroma_url")
@@ -201,7 +222,7 @@ class Settings(BaseSettings):
             value.get_secret_value()
             for _, value in iter_settings(self)
             if isinstance(value, SecretStr) and value.get_secret_value()
-        ]
+        ] + self.telegram.secret_parts()
 
 
 def iter_settings(model: BaseModel, prefix: str = paths.ENV_PREFIX) -> Iterator[tuple[str, Any]]:

@@ -7,6 +7,7 @@ job (``OPENCLAW_INFRA_JOBS__HEALTH__TIMEOUT``) keeps the others.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, SecretStr
@@ -51,6 +52,34 @@ class IngestJobSettings(JobSettings):
     )
 
 
+class SummarizeJobSettings(JobSettings):
+    schedule: ScheduleField = Field(
+        parse_schedule("5 * * * *"), description="when the last hour of each agent is summarised"
+    )
+    timeout: Duration = Field(timedelta(minutes=20), description="limit for one summarize run")
+    prompting: Literal["three-pass", "single-pass"] = Field(
+        "three-pass", description="draft-critique-refine, or a single draft"
+    )
+    keep_hourly_for: Duration = Field(
+        timedelta(days=7), description="hourly sections older than this fold into the day summary"
+    )
+    catch_up: Duration = Field(
+        timedelta(hours=24), description="after downtime, summarise at most this far back"
+    )
+
+
+class BackupJobSettings(JobSettings):
+    schedule: ScheduleField = Field(parse_schedule("30 3 * * *"), description="when backups run")
+    timeout: Duration = Field(timedelta(hours=1), description="limit for one backup")
+
+
+class RestoreDrillJobSettings(JobSettings):
+    schedule: ScheduleField = Field(
+        parse_schedule("0 5 * * 0"), description="when the newest backup is restored and checked"
+    )
+    timeout: Duration = Field(timedelta(hours=1), description="limit for one restore drill")
+
+
 class JobsSettings(BaseModel):
     """One entry per job in ``jobs.JOBS``; a test keeps the two in step."""
 
@@ -58,6 +87,9 @@ class JobsSettings(BaseModel):
 
     health: HealthJobSettings = Field(default_factory=HealthJobSettings)
     ingest: IngestJobSettings = Field(default_factory=IngestJobSettings)
+    summarize: SummarizeJobSettings = Field(default_factory=SummarizeJobSettings)
+    backup: BackupJobSettings = Field(default_factory=BackupJobSettings)
+    restore_drill: RestoreDrillJobSettings = Field(default_factory=RestoreDrillJobSettings)
 
 
 class EmbedderSettings(BaseModel):
@@ -74,6 +106,59 @@ class EmbedderSettings(BaseModel):
     base_url: str | None = Field(None, description="endpoint for kind openai")
     api_key: SecretStr | None = Field(None, description="key for kind openai")
     threads: int | None = Field(None, ge=1, le=64, description="ONNX threads (default: all)")
+
+
+class BackupSettings(BaseModel):
+    """What backups hold, where they go, how many are kept, how they are protected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dir: Path | None = Field(None, description="where archives go (default: <state_dir>/backups)")
+    compression: Literal["zstd", "gzip"] = Field("zstd", description="zstd or gzip")
+    keep_hourly: int = Field(24, ge=0, le=10_000, description="newest backup of each of N hours")
+    keep_daily: int = Field(7, ge=0, le=10_000, description="newest backup of each of N days")
+    keep_weekly: int = Field(4, ge=0, le=10_000, description="newest backup of each of N weeks")
+    keep_monthly: int = Field(6, ge=0, le=10_000, description="newest backup of each of N months")
+    include_openclaw_databases: bool = Field(
+        False, description="also copy each agent's OpenClaw database (read-only)"
+    )
+    include: list[str] = Field(
+        default_factory=lambda: ["*.md", "memory/**"],
+        description='workspace files to save, as a JSON list of globs (["**"] for all)',
+    )
+    exclude: list[str] = Field(
+        default_factory=list, description="workspace files never to save, as a JSON list of globs"
+    )
+    passphrase: SecretStr | None = Field(None, description="encrypt archives with this (age)")
+    key_file: Path | None = Field(None, description="or with this age identity file")
+
+
+class LLMSettings(BaseModel):
+    """The model behind summaries and `infractl refine`. The key is
+    OPENCLAW_INFRA_ANTHROPIC_API_KEY; without one, summaries are extractive."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str = Field("claude-sonnet-4-6", min_length=1, description="Anthropic model id")
+    max_tokens: int = Field(2048, ge=1, le=128_000, description="most tokens one answer may have")
+    timeout: Duration = Field(timedelta(seconds=120), description="limit for one API request")
+    max_retries: int = Field(
+        3, ge=0, le=10, description="retries on overload, rate limits and server errors"
+    )
+    input_usd_per_mtok: float = Field(
+        3.0, ge=0, description="price of a million input tokens, for the cost in run stats"
+    )
+    output_usd_per_mtok: float = Field(
+        15.0, ge=0, description="price of a million output tokens, for the cost in run stats"
+    )
+    send_temperature: bool = Field(
+        False,
+        description="send each pass's temperature (0.7/0.5/0.6); only for an endpoint that"
+        " takes it: the Anthropic API's current version refuses it",
+    )
+    api_version: str | None = Field(
+        None, description="pin the anthropic-version header, e.g. 2023-06-01"
+    )
 
 
 class MemorySettings(BaseModel):

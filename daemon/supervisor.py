@@ -1,9 +1,11 @@
 """The supervisor: owns the process's parts and starts and stops them in order.
 
 start: lock the state directory -> open stores -> mark interrupted runs abandoned -> start the
-scheduler (catch-up included) -> open the socket -> tell systemd we are ready.
-stop is start in reverse: close the socket to new clients, stop scheduling, let running jobs
-finish within the grace period and cancel the rest, then close the stores and the lock.
+scheduler (catch-up included) -> open the socket -> start the Telegram bot (which connects in
+the background) -> tell systemd we are ready.
+stop is start in reverse: stop the bot, close the socket to new clients, stop scheduling, let
+running jobs finish within the grace period and cancel the rest, then close the stores and the
+lock.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import filelock
 
 from daemon.api import DaemonAPI
+from daemon.bot import TelegramBot, open_bot
 from daemon.errors import Busy, Unavailable
 from daemon.logs import get_logger
 from daemon.runner import JobRunner
@@ -29,11 +32,24 @@ from daemon.server import ControlServer
 from daemon.settings import Settings
 from daemon.settings_models import JobSettings
 from daemon.watcher import ChangeWatcher
-from jobs.base import Clock, HealthConfig, JobContext, JobSpec, MemoryConfig, OpenClawSource
+from jobs.base import (
+    Clock,
+    HealthConfig,
+    JobContext,
+    JobSpec,
+    MemoryConfig,
+    OpenClawSource,
+    SummaryConfig,
+)
 from jobs.health import overdue_jobs
+from jobs.llm import LLMClient, LLMConfig, LLMNotConfigured
+from jobs.outbox import StoreOutbox
 from jobs.registry import JOBS
 from stores.atomic import ensure_private_dir
+from stores.backup_config import config_from_settings
 from stores.embeddings import make_embedder
+from stores.feedback import FeedbackStore
+from stores.llm_history import LLMHistory
 from stores.memory import MemoryStore
 from stores.redaction import Redactor
 from stores.runlog import RunLog, RunTrigger
@@ -88,6 +104,9 @@ class Supervisor:
         self._lock = filelock.FileLock(self.state_dir / "infrad.lock", mode=0o600)
         self._tick_task: asyncio.Task[None] | None = None
         self.watcher: ChangeWatcher | None = None
+        self.llm: LLMClient | None = None
+        self.llm_error: str | None = None
+        self.bot: TelegramBot | None = None
         self._started = False
 
     def __repr__(self) -> str:
@@ -128,6 +147,22 @@ class Supervisor:
             log.warning("job.abandoned", job=run.job, run_id=run.run_id)
         jobs_settings = self._job_settings_of(self.settings)
         await self._open_memory()
+        self.llm, self.llm_error = open_llm(self.settings)
+        self.llm_history = await asyncio.to_thread(open_llm_history, self.state_dir / "llm.sqlite")
+        self.feedback = await asyncio.to_thread(open_feedback, self.state_dir / "feedback.sqlite")
+        # Before the scheduler starts: alerts read the run history from this point on.
+        self.bot = await open_bot(
+            self.settings.telegram,
+            self.settings.transcription,
+            state_dir=self.state_dir,
+            run_log=self.run_log,
+            feedback=self.feedback,
+            call=self._api_call,
+            clock=self.clock,
+            redactor=self.redactor,
+            zone=self.settings.zone,
+            refine=self.llm is not None,
+        )
         memory = self.settings.memory
         self.job_context = JobContext(
             clock=self.clock,
@@ -145,6 +180,23 @@ class Supervisor:
             memory=self.memory,
             memory_error=self.memory_error,
             memory_config=MemoryConfig(memory.window_turns, memory.window_stride),
+            backup=config_from_settings(self.settings.backup, self.state_dir),
+            llm=self.llm,
+            llm_error=self.llm_error,
+            llm_history=self.llm_history,
+            prompting={"summarize": self.settings.jobs.summarize.prompting},
+            summaries=SummaryConfig(
+                keep_hourly_for=self.settings.jobs.summarize.keep_hourly_for,
+                catch_up=self.settings.jobs.summarize.catch_up,
+            ),
+            feedback=self.feedback,
+            outbox=StoreOutbox(
+                self.feedback,
+                self.clock,
+                wake=self.bot.poke if self.bot else None,
+                alert_sink=self.bot.alert if self.bot else None,
+            ),
+            component_checks={"bot": self.bot.health_check} if self.bot else {},
         )
         self.runner = JobRunner(
             specs=self.specs,
@@ -167,6 +219,8 @@ class Supervisor:
         self.server = ControlServer(self.socket_path, self.api.call)
         await self.scheduler.start()
         await self.server.start()
+        if self.bot is not None:
+            await self.bot.start()  # returns at once: Telegram is reached in the background
         if self.settings.memory.watch and "ingest" in self.specs and self.job_context.openclaw:
             self.watcher = ChangeWatcher(
                 self.job_context.openclaw,
@@ -182,6 +236,10 @@ class Supervisor:
             state_dir=str(self.state_dir),
             jobs=[n for n, s in jobs_settings.items() if s.enabled],
         )
+
+    async def _api_call(self, method: str, params: dict[str, Any]) -> Any:
+        """The bot's way in: the socket's own methods, so the two faces never disagree."""
+        return await self.api.call(method, params)
 
     async def _ingest_on_change(self) -> tuple[bool, asyncio.Task[Any] | None]:
         going = self.runner.running().get("ingest")
@@ -221,7 +279,10 @@ class Supervisor:
         self.runner.context = self.job_context
 
     def _write_probes(self) -> dict[str, Callable[[datetime], None]]:
-        probes: dict[str, Callable[[datetime], None]] = {"runs": self.run_log.probe_writable}
+        probes: dict[str, Callable[[datetime], None]] = {
+            "runs": self.run_log.probe_writable,
+            "feedback": self.feedback.probe_writable,
+        }
         if self.memory is not None:
             probes["memory"] = self.memory.index.probe_writable
         return probes
@@ -237,7 +298,8 @@ class Supervisor:
     def force_stop(self) -> None:
         """A second signal: do not wait for running jobs."""
         log.warning("daemon.forced_stop")
-        for entry in self.runner.running().values():
+        runner = getattr(self, "runner", None)  # a second signal may come during start-up
+        for entry in runner.running().values() if runner else ():
             entry.task.cancel("forced stop: a second signal arrived")
         self._stopped.set()
 
@@ -248,6 +310,8 @@ class Supervisor:
         self.stopping = True
         self.notifier.stopping()
         log.info("daemon.stopping")
+        if self.bot is not None:
+            await self.bot.stop()
         await self.server.stop_accepting()
         await self.scheduler.stop_intake()
         cancelled = await self.runner.drain(self.settings.shutdown_grace)
@@ -258,6 +322,8 @@ class Supervisor:
         log.info("daemon.stopped")
 
     async def _close_parts(self) -> None:
+        if self.bot is not None:
+            await self.bot.stop()
         if self.watcher is not None:
             await self.watcher.stop()
         if self._tick_task is not None:
@@ -268,14 +334,25 @@ class Supervisor:
             await self.scheduler.shutdown()
         if hasattr(self, "server"):
             await self.server.close()
+        await self._close_stores()
+        self.notifier.close()
+
+    async def _close_stores(self) -> None:
         if getattr(self, "memory", None) is not None:
             await asyncio.to_thread(self.memory.close)  # type: ignore[union-attr]
         if hasattr(self, "run_log"):
             await asyncio.to_thread(self.run_log.close)
-        self.notifier.close()
+        if self.llm is not None:
+            await self.llm.aclose()
+        if hasattr(self, "llm_history"):
+            await asyncio.to_thread(self.llm_history.close)
+        if hasattr(self, "feedback"):
+            await asyncio.to_thread(self.feedback.close)
 
     async def reload(self) -> dict[str, Any]:
         """SIGHUP: re-read the settings and apply the job table; the rest needs a restart."""
+        if not self._started:
+            raise Unavailable("the daemon is still starting; reload again once it is up")
         if self._reload_settings is None:
             raise Unavailable("this daemon was started without a way to re-read its settings")
         try:
@@ -363,3 +440,51 @@ def open_run_log(path: Path) -> RunLog:
         kept = quarantine(path)
         log.error("runlog.corrupt", path=str(path), kept_as=str(kept), error=str(exc))
         return RunLog(path)
+
+
+def llm_config(settings: Settings) -> LLMConfig:
+    key = settings.anthropic_api_key
+    llm = settings.llm
+    return LLMConfig(
+        api_key=key.get_secret_value() if key else None,
+        base_url=settings.anthropic_base_url,
+        model=llm.model,
+        max_tokens=llm.max_tokens,
+        timeout_s=llm.timeout.total_seconds(),
+        max_retries=llm.max_retries,
+        input_usd_per_mtok=llm.input_usd_per_mtok,
+        output_usd_per_mtok=llm.output_usd_per_mtok,
+        send_temperature=llm.send_temperature,
+        api_version=llm.api_version,
+    )
+
+
+def open_llm(settings: Settings) -> tuple[LLMClient | None, str | None]:
+    """The Anthropic client, or why there is none (no key: jobs fall back to extractive)."""
+    try:
+        client = LLMClient(llm_config(settings))
+    except LLMNotConfigured as exc:
+        log.info("llm.off", reason=exc.message)
+        return None, exc.message
+    log.info("llm.on", model=settings.llm.model)
+    return client, None
+
+
+def open_llm_history(path: Path) -> LLMHistory:
+    """Like the run history: a corrupt file is moved aside and a fresh one started."""
+    try:
+        return LLMHistory(path)
+    except CorruptDatabase as exc:
+        kept = quarantine(path)
+        log.error("llm_history.corrupt", path=str(path), kept_as=str(kept), error=str(exc))
+        return LLMHistory(path)
+
+
+def open_feedback(path: Path) -> FeedbackStore:
+    """Like the run history: a corrupt file is moved aside and a fresh one started."""
+    try:
+        return FeedbackStore(path)
+    except CorruptDatabase as exc:
+        kept = quarantine(path)
+        log.error("feedback.corrupt", path=str(path), kept_as=str(kept), error=str(exc))
+        return FeedbackStore(path)

@@ -13,9 +13,15 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from stores.backup_config import BackupConfig
 from stores.runlog import JobState, RunLog
 
 if TYPE_CHECKING:
+    from jobs.health import HealthCheck
+    from jobs.llm import LLMClient
+    from jobs.outbox import Outbox
+    from stores.feedback import FeedbackStore
+    from stores.llm_history import LLMHistory
     from stores.memory import MemoryStore  # chromadb is heavy; only the daemon loads it
 
 Clock = Callable[[], datetime]
@@ -77,6 +83,14 @@ class MemoryConfig:
 
 
 @dataclass(frozen=True)
+class SummaryConfig:
+    #: Hourly sections older than this are folded into the day summary.
+    keep_hourly_for: timedelta = timedelta(days=7)
+    #: After downtime, at most this far back is summarised.
+    catch_up: timedelta = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
 class JobContext:
     clock: Clock
     tz: tzinfo
@@ -91,6 +105,21 @@ class JobContext:
     #: Why there is no memory store, when there is none although OpenClaw is configured.
     memory_error: str | None = None
     memory_config: MemoryConfig = field(default_factory=MemoryConfig)
+    backup: BackupConfig | None = None
+    #: The Anthropic client; None without an API key, and then ``llm_error`` says why.
+    llm: LLMClient | None = None
+    llm_error: str | None = None
+    llm_history: LLMHistory | None = None
+    #: Job name -> "three-pass" or "single-pass", for the jobs that write with the LLM.
+    prompting: Mapping[str, str] = field(default_factory=dict)
+    summaries: SummaryConfig = field(default_factory=SummaryConfig)
+    #: Recommendations sent and the answers to them (the weekly synthesis reads these).
+    feedback: FeedbackStore | None = None
+    #: Where a job sends a recommendation or an alert, without knowing the channel.
+    outbox: Outbox | None = None
+    #: name -> a quick, non-blocking check of a part the daemon runs besides the jobs (the
+    #: Telegram bot); health reports each one.
+    component_checks: Mapping[str, Callable[[], HealthCheck]] = field(default_factory=dict)
     #: Per run: what a manual trigger asked for (e.g. ``{"rebuild": True}``), and its progress.
     params: Mapping[str, Any] = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)

@@ -65,6 +65,7 @@ async def check(ctx: JobContext) -> HealthReport:
     now = ctx.clock()
     checks = [scheduler_check(ctx, now)]
     checks += await asyncio.to_thread(_blocking_checks, ctx, now)
+    checks += [component() for component in ctx.component_checks.values()]
     states = await asyncio.to_thread(ctx.job_states)
     checks += [
         freshness_check(view, states.get(view.name), ctx.scheduler.started_at, now)

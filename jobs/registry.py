@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs import health, ingest
+from jobs import backup, health, ingest, summarize
 from jobs.base import JobSpec
 
 JOBS: dict[str, JobSpec] = {
@@ -20,5 +20,12 @@ JOBS: dict[str, JobSpec] = {
             "new transcript entries and notes of every agent into the memory store",
             run_at_startup=True,
         ),
+        JobSpec(
+            "summarize",
+            summarize.run,
+            "the last hour of each agent into its hourly note and the memory",
+        ),
+        JobSpec("backup", backup.run, "a verified archive of the state and the workspaces"),
+        JobSpec("restore_drill", backup.drill, "restore the newest backup aside and check it"),
     )
 }

@@ -17,6 +17,9 @@ from pathlib import Path
 from stores.problems import Problem, ProblemKind
 
 MAX_CHARS = 1600
+#: Notes the daemon writes itself (hourly summaries, daily sync, weekly synthesis): they go into
+#: the memory store as records of their own, so reading them back would store them twice.
+OWN_NOTE = re.compile(r"^\d{4}-\d{2}-\d{2}-(hourly|sync|weekly)\.md$")
 #: A note bigger than this is not a note; it is read up to here and reported.
 MAX_NOTE_BYTES = 4 * 1024 * 1024
 
@@ -66,7 +69,7 @@ def list_notes(workspace: Path) -> tuple[list[Path], list[Problem]]:
         daily = []
     for path in daily:
         hidden = any(part.startswith(".") for part in path.relative_to(memory).parts)
-        if not hidden and path.is_file():
+        if not hidden and path.is_file() and not OWN_NOTE.match(path.name):
             found.append(path)
     return found, problems
 

@@ -16,6 +16,7 @@ import pytest
 
 from daemon import __version__
 from daemon.paths import default_state_dir
+from jobs.registry import JOBS
 from tests.support import REPO, DaemonProcess, running_daemon
 
 #: What `infractl` must never pull in: it only speaks the socket protocol, so it starts fast.
@@ -299,14 +300,14 @@ def test_status_json(daemon: DaemonProcess) -> None:
     assert data["socket"] == str(daemon.socket)
     assert data["scheduler"] == "running"
     assert data["stopping"] is False
-    assert [job["name"] for job in data["jobs"]] == ["health", "ingest"]
+    assert [job["name"] for job in data["jobs"]] == list(JOBS)
     assert set(data["jobs"][0]) >= JOB_KEYS
 
 
 def test_jobs_json(daemon: DaemonProcess) -> None:
     data = ctl_json(daemon, "jobs")
     assert set(data) == {"jobs"}
-    assert [job["name"] for job in data["jobs"]] == ["health", "ingest"]
+    assert [job["name"] for job in data["jobs"]] == list(JOBS)
     for job in data["jobs"]:
         assert set(job) >= JOB_KEYS
         assert job["enabled"] is True
@@ -381,10 +382,10 @@ def test_an_unknown_job_exits_13_with_one_line(daemon: DaemonProcess, command: l
 
 def test_pause_and_resume_all(daemon: DaemonProcess) -> None:
     done = ctl(daemon, "pause", "--all")
-    assert (done.returncode, done.stdout) == (0, "paused: health, ingest\n")
+    assert (done.returncode, done.stdout) == (0, f"paused: {', '.join(sorted(JOBS))}\n")
     assert ctl_json(daemon, "jobs")["jobs"][0]["paused"] is True
     done = ctl(daemon, "resume", "--all")
-    assert (done.returncode, done.stdout) == (0, "resumed: health, ingest\n")
+    assert (done.returncode, done.stdout) == (0, f"resumed: {', '.join(sorted(JOBS))}\n")
     assert ctl_json(daemon, "jobs")["jobs"][0]["paused"] is False
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from daemon.errors import ErrorCode
+from jobs.registry import JOBS
 from tests.support import DaemonProcess, running_daemon, wait_for
 
 GATED = [sys.executable, "-m", "tests.gated_daemon"]
@@ -45,7 +46,7 @@ def test_status_trigger_and_runs(root: Path) -> None:
         status = daemon.call("status")
         assert status["scheduler"] == "running"
         assert status["socket"] == str(root / "s.sock")
-        assert [j["name"] for j in status["jobs"]] == ["health", "ingest"]
+        assert [j["name"] for j in status["jobs"]] == list(JOBS)
         run = daemon.call("trigger", {"job": "health", "wait": True})
         assert run["status"] == "success"
         assert run["trigger"] == "manual"
@@ -57,7 +58,7 @@ def test_status_trigger_and_runs(root: Path) -> None:
 
 def test_pause_and_resume_hold_across_a_restart(root: Path) -> None:
     with running_daemon(root) as daemon:
-        assert daemon.call("pause", {"job": None}) == {"paused": ["health", "ingest"]}
+        assert daemon.call("pause", {"job": None}) == {"paused": sorted(JOBS)}
         before = _runs(daemon, "health")
         assert daemon.stop() == 0
     with running_daemon(root) as daemon:

@@ -1,0 +1,265 @@
+"""The ``summarize`` job: each agent's last hour, as a note the agent reads and a memory.
+
+For every hour that ended since the last run (at most ``catch_up`` of them after downtime):
+what happened (``HourlyActivity``), a summary by the LLM (three-pass or single-pass) or, with no
+key or when the API fails, by the extractive summarizer, written into the agent's
+``memory/YYYY-MM-DD-hourly.md`` (one section per hour, replaced on a re-run) and added to the
+memory store as an ``hourly`` record linked to the entries it covers. Hours with nothing said
+write nothing. After a day ends its hours are folded into a day summary. Transcript text reaches
+the model only as delimited data (``data=``), never as instructions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import structlog
+
+from jobs.base import JobContext, JobResult
+from jobs.extractive import extractive_summary
+from jobs.llm import LLMError, LLMNotConfigured, LLMUsage
+from jobs.refine import remember, remember_failure
+from jobs.three_pass import Mode, three_pass
+from stores.activity import HourlyActivity, build_activity
+from stores.chunking import chunk_id
+from stores.hours import HourWindow, windows_between
+from stores.memory import MemoryStore
+from stores.memory_index import Chunk, TurnRow, Write
+from stores.openclaw_home import Agent, discover
+from stores.summary_notes import Origin, SummaryKind, note_path, read_hours, roll_up, write_hour
+from stores.transcript_usage import scan_usage
+
+log = structlog.get_logger(__name__)
+
+HOURLY = "hourly"
+#: Words of transcript handed to the model for one hour; a busy hour is cut at the end.
+MAX_DATA_WORDS = 6000
+
+HOUR_SYSTEM = (
+    "You write the hourly notes of a personal AI agent: what happened in one hour of its "
+    "conversations, for the agent to read later. Be factual and brief: at most 8 bullet points "
+    "and 120 words, people by name, decisions and open questions kept, no preamble."
+)
+HOUR_TASK = "Summarise the conversation of {label} on {day} for the agent {agent}."
+DAY_SYSTEM = (
+    "You write the day summary of a personal AI agent from its hourly notes: the day's main "
+    "threads, decisions and what is still open. At most 10 bullet points, no preamble."
+)
+DAY_TASK = "Summarise {day} for the agent {agent} from its hourly notes."
+
+
+@dataclass
+class SummaryReport:
+    hours: int = 0
+    llm_hours: int = 0
+    extractive_hours: int = 0
+    days_rolled: int = 0
+    llm_errors: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(vars(self))
+
+
+async def run(ctx: JobContext) -> JobResult:
+    if ctx.memory is None or ctx.openclaw is None:
+        raise RuntimeError("the memory store is not open; see `infractl health`")
+    source = ctx.openclaw
+    home = await asyncio.to_thread(
+        discover, source.home, profile=source.profile, main_workspace=source.main_workspace
+    )
+    job = Summarize(ctx, ctx.memory)
+    for agent in home.agents:
+        await job.agent(agent)
+    stats: dict[str, Any] = {**job.report.to_dict(), "llm": job.usage.to_stats()}
+    summary = f"{job.report.hours} hours summarised"
+    if job.report.extractive_hours:
+        summary += f" ({job.report.extractive_hours} extractive)"
+    return JobResult(summary=summary, stats=stats)
+
+
+class Summarize:
+    def __init__(self, ctx: JobContext, memory: MemoryStore) -> None:
+        self.ctx = ctx
+        self.memory = memory
+        self.report = SummaryReport()
+        self.usage = LLMUsage()
+        self.mode = Mode(ctx.prompting.get("summarize", Mode.THREE.value))
+        self._last_error = "unknown error"
+
+    async def agent(self, agent: Agent) -> None:
+        now = self.ctx.clock()
+        key = f"summary:{agent.id}"
+        state = await asyncio.to_thread(self.memory.index.checkpoint, key) or {}
+        since = _parse(state.get("through")) or now - self.ctx.summaries.catch_up
+        since = max(since, now - self.ctx.summaries.catch_up)
+        days = set(state.get("days", []))
+        for window in windows_between(since, now, self.ctx.tz):
+            if await self._hour(agent, window):
+                days.add(window.day.isoformat())
+            state = {**state, "through": window.utc_end.isoformat(), "days": sorted(days)}
+            await asyncio.to_thread(
+                self.memory.index.apply, Write(checkpoints={key: state}), self.ctx.clock()
+            )
+        await self._roll_up(agent, key, state, now)
+
+    async def _hour(self, agent: Agent, window: HourWindow) -> bool:
+        start, end = window.timestamps
+        turns = await asyncio.to_thread(self.memory.index.turns_between, agent.id, start, end)
+        turns = [t for t in turns if t.text.strip()]
+        if not turns:
+            return False
+        usage = await asyncio.to_thread(scan_usage, agent, window)
+        activity = build_activity(agent.id, window, turns, usage)
+        if activity.is_empty:
+            return False
+        text, origin = await self._summary(agent, activity, turns)
+        body = "\n".join(activity.facts()) + "\n\n" + text
+        written = await asyncio.to_thread(write_hour, agent.workspace, window, body, origin)
+        chunk = _hourly_chunk(agent, window, activity, text, str(written.path))
+        await asyncio.to_thread(self.memory.write, Write(chunks=[chunk]), self.ctx.clock())
+        self.report.hours += 1
+        log.info("summary.hour", agent=agent.id, hour=str(window), origin=origin.kind.value)
+        return True
+
+    async def _summary(
+        self, agent: Agent, activity: HourlyActivity, turns: list[TurnRow]
+    ) -> tuple[str, Origin]:
+        window = activity.window
+        task = HOUR_TASK.format(label=window.label, day=window.day, agent=agent.name or agent.id)
+        written = await self._with_llm(HOUR_SYSTEM, task, _transcript(turns))
+        if written is not None:
+            self.report.llm_hours += 1
+            return written
+        self.report.extractive_hours += 1
+        fallback = extractive_summary(activity, turns)
+        return fallback.text, Origin(SummaryKind.EXTRACTIVE, self._why_extractive())
+
+    async def _with_llm(self, system: str, task: str, data: str) -> tuple[str, Origin] | None:
+        """The LLM's text, or None when there is no LLM or it failed (then: extractive)."""
+        ctx = self.ctx
+        try:
+            if ctx.llm is None:
+                raise LLMNotConfigured(ctx.llm_error or "no API key configured")
+            result = await three_pass(
+                ctx.llm,
+                system=system,
+                prompt=task,
+                data=data,
+                mode=self.mode,
+                purpose="summarize",
+                usage=self.usage,
+            )
+        except LLMError as exc:
+            if not isinstance(exc, LLMNotConfigured):
+                self.report.llm_errors += 1
+                self._last_error = exc.message
+                log.warning("summary.llm_failed", error=exc.message)
+                if ctx.llm_history is not None:
+                    await remember_failure(
+                        ctx.llm_history,
+                        ctx.clock,
+                        exc,
+                        mode=self.mode,
+                        purpose="summarize",
+                        prompt=task,
+                        system=system,
+                    )
+            return None
+        if ctx.llm_history is not None:
+            await remember(
+                ctx.llm_history, ctx.clock, result, purpose="summarize", prompt=task, system=system
+            )
+        kind = SummaryKind.THREE_PASS if self.mode is Mode.THREE else SummaryKind.SINGLE_PASS
+        return result.final, Origin(kind, result.draft.stats.model)
+
+    def _why_extractive(self) -> str:
+        if self.ctx.llm is None:
+            return "no LLM configured"
+        return f"LLM failed: {self._last_error}"
+
+    async def _roll_up(self, agent: Agent, key: str, state: dict[str, Any], now: datetime) -> None:
+        today = now.astimezone(self.ctx.tz).date()
+        rolled = set(state.get("rolled", []))
+        for day_text in state.get("days", []):
+            day = date.fromisoformat(day_text)
+            if day >= today or day_text in rolled:
+                continue
+            await self._roll_up_day(agent, day, now)
+            rolled.add(day_text)
+            self.report.days_rolled += 1
+        if rolled != set(state.get("rolled", [])):
+            days = [d for d in state.get("days", []) if d not in rolled]
+            state = {**state, "rolled": sorted(rolled)[-60:], "days": days}
+            await asyncio.to_thread(
+                self.memory.index.apply, Write(checkpoints={key: state}), self.ctx.clock()
+            )
+
+    async def _roll_up_day(self, agent: Agent, day: date, now: datetime) -> None:
+        hours = await asyncio.to_thread(read_hours, note_path(agent.workspace, day))
+        if not hours:
+            return
+        notes = "\n\n".join(f"{h.heading}\n{h.body}" for h in hours)
+        task = DAY_TASK.format(day=day.isoformat(), agent=agent.name or agent.id)
+        written = await self._with_llm(DAY_SYSTEM, task, notes)
+        if written is None:
+            written = _day_digest(hours), Origin(SummaryKind.EXTRACTIVE, self._why_extractive())
+        text, origin = written
+        await asyncio.to_thread(
+            roll_up,
+            agent.workspace,
+            day,
+            text,
+            origin,
+            keep_hours=self.ctx.summaries.keep_hourly_for,
+            now=now,
+        )
+
+
+def _transcript(turns: list[TurnRow]) -> str:
+    lines = [
+        f"[{datetime.fromtimestamp(t.ts, UTC):%H:%M}Z] {t.speaker or t.role}: {t.text}"
+        for t in turns
+    ]
+    words = 0
+    for i, line in enumerate(lines):
+        words += len(line.split())
+        if words > MAX_DATA_WORDS:
+            return "\n".join([*lines[:i], "[... the rest of the hour is cut ...]"])
+    return "\n".join(lines)
+
+
+def _day_digest(hours: list[Any]) -> str:
+    """The extractive day summary: the first point of each hour, in order."""
+    points = []
+    for hour in hours:
+        bullets = [line for line in hour.body.splitlines() if line.startswith("- ")]
+        if bullets:
+            points.append(f"{bullets[0]} ({hour.heading.removeprefix('## ')})")
+    return "\n".join(points[:12]) or "- A quiet day."
+
+
+def _hourly_chunk(
+    agent: Agent, window: HourWindow, activity: HourlyActivity, text: str, path: str
+) -> Chunk:
+    start, end = window.timestamps
+    title = f"{window.day.isoformat()} {window.label}"
+    return Chunk(
+        id=chunk_id(HOURLY, agent.id, window.utc_start.isoformat()),
+        kind=HOURLY,
+        agent=agent.id,
+        source=f"{agent.id}:{HOURLY}",
+        text=f"[{title}] (hourly summary)\n{text}",
+        search_text=f"{title}\n{text}\n{' '.join(activity.keywords)}",
+        entry_ids=activity.entry_ids,
+        path=path,
+        ts_start=start,
+        ts_end=end,
+        roles=("summary",),
+    )
+
+
+def _parse(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None

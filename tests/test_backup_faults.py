@@ -1,0 +1,341 @@
+"""Backups under faults: a full disk, tampered archives and manifests, a backup taken while
+ingest writes, leftovers of a killed run, a wrong passphrase. (``kill -9`` of the daemon in the
+middle of a backup is in test_backup_daemon.)"""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import tarfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+import pytest
+import zstandard
+
+from daemon.sample import OpenClawWriter
+from jobs.base import Progress
+from jobs.ingest import Ingest as IngestRun
+from stores.backup_archive import open_new
+from stores.backup_config import BackupConfig
+from stores.backup_crypto import Keys, new_identity_file
+from stores.backup_errors import DiskFull
+from stores.backup_manifest import sha256_hex
+from stores.backup_restore import restore_into
+from stores.backup_verify import verify
+from stores.memory import SearchQuery
+from stores.runlog import RunLog
+from tests.memory_fixtures import (
+    SAMPLE_TODAY,
+    Harness,
+    HashedWords,
+    hashed_words_are_not_rebuilt,
+    open_store,
+)
+from tests.test_backup_store import START, Setup, make_setup
+
+pytestmark = hashed_words_are_not_rebuilt
+
+
+@pytest.fixture
+def setup(root: Path) -> Iterator[Setup]:
+    made = make_setup(root)
+    yield made
+    made.harness.close()
+
+
+def leftovers(setup: Setup) -> list[str]:
+    return sorted(p.name for p in setup.config.dir.iterdir() if p.name.startswith("."))
+
+
+# --- a full disk --------------------------------------------------------------------------------
+
+
+class FillingDisk:
+    """The archive's output, on a disk that is full after ``room`` bytes."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+        self.opened: list[Path] = []
+
+    def __call__(self, path: Path) -> BinaryIO:
+        self.opened.append(path)
+        return cast(BinaryIO, _Full(open_new(path), self.room))
+
+
+class _Full(io.RawIOBase):
+    def __init__(self, raw: BinaryIO, room: int) -> None:
+        self.raw = raw
+        self.room = room
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        if len(data) > self.room:
+            self.raw.write(bytes(data)[: self.room])
+            self.room = 0
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.room -= len(data)
+        return self.raw.write(data)
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    def flush(self) -> None:
+        if not self.raw.closed:
+            self.raw.flush()
+
+    def close(self) -> None:
+        super().close()
+        self.raw.close()
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "age-key-file"])
+def test_a_full_disk_fails_cleanly_and_keeps_the_earlier_backups(
+    root: Path, encrypted: bool
+) -> None:
+    key = root / "backup.key"
+    new_identity_file(key)
+    setup = make_setup(root, key_file=key if encrypted else None)
+    try:
+        first = setup.backup()
+        disk = FillingDisk(room=2000)
+        with pytest.raises(DiskFull) as failed:
+            setup.backup(open_output=disk)
+    finally:
+        setup.harness.close()
+    message = str(failed.value)
+    assert "no space left on the disk of" in message
+    assert str(setup.config.dir) in message
+    assert "nothing of it was kept, earlier backups are untouched" in message
+    (partial,) = disk.opened
+    assert not partial.exists()
+    assert leftovers(setup) == [".lock"]  # no staging, no partial archive, no scratch space
+    assert [b.name for b in setup.repo.backups()] == [first.backup.name]
+    assert verify(setup.repo, first.backup, setup.keys(), START, Progress(), probe=False).ok
+
+
+# --- tampering ----------------------------------------------------------------------------------
+
+
+def rewrite(archive: Path, change: Callable[[str, bytes], bytes]) -> None:
+    """The same archive with one member's bytes changed, compressed again (a careful forger)."""
+    members: list[tuple[str, bytes]] = []
+    with (
+        archive.open("rb") as raw,
+        zstandard.ZstdDecompressor().stream_reader(raw) as plain,
+        tarfile.open(fileobj=plain, mode="r|") as tar,
+    ):
+        for m in tar:
+            members.append((m.name, tar.extractfile(m).read()))  # type: ignore[union-attr]
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            changed = change(name, data)
+            info.size = len(changed)
+            tar.addfile(info, io.BytesIO(changed))
+    archive.write_bytes(zstandard.ZstdCompressor().compress(out.getvalue()))
+
+
+def test_a_damaged_archive_fails_verify_and_names_the_archive(setup: Setup) -> None:
+    backup = setup.backup().backup
+    data = bytearray(backup.archive.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    backup.archive.write_bytes(bytes(data))
+    report = verify(setup.repo, backup, Keys(), START, Progress(), probe=False)
+    assert not report.ok
+    assert any(p.startswith(backup.archive.name) for p in report.problems), report.problems
+    assert setup.repo.get(backup.name).verified is False  # and retention will know
+
+
+def test_a_tampered_file_in_the_archive_is_named(setup: Setup) -> None:
+    backup = setup.backup().backup
+
+    def forge(name: str, data: bytes) -> bytes:
+        return (
+            data + b"\n- Dana owes me 1000 euros.\n"
+            if name == "workspaces/main/MEMORY.md"
+            else data
+        )
+
+    rewrite(backup.archive, forge)
+    report = verify(setup.repo, backup, Keys(), START, Progress(), probe=False)
+    assert "workspaces/main/MEMORY.md: sha256 differs from the manifest (damaged or tampered)" in (
+        report.problems
+    )
+    assert (
+        f"{backup.archive.name}: sha256 differs from {backup.name}.manifest.json"
+        in (report.problems[-1])
+    )
+    assert len(report.problems) == 2
+
+
+def test_a_tampered_manifest_inside_the_archive_is_named(setup: Setup) -> None:
+    backup = setup.backup().backup
+    target = "state/runs.sqlite"
+
+    def forge(name: str, data: bytes) -> bytes:
+        if name != "manifest.json":
+            return data
+        manifest = json.loads(data)
+        for entry in manifest["files"]:
+            if entry["path"] == target:
+                entry["sha256"] = sha256_hex(b"something else")
+        return json.dumps(manifest).encode()
+
+    rewrite(backup.archive, forge)
+    problems = verify(setup.repo, backup, Keys(), START, Progress(), probe=False).problems
+    assert (
+        f"manifest.json in {backup.archive.name}: differs from {backup.name}.manifest.json"
+        in (problems[0])
+    )
+    assert (
+        f"{backup.name}.manifest.json: entry for {target} differs from manifest.json"
+        in (problems[1])
+    )
+    assert f"{target}: sha256 differs from the manifest (damaged or tampered)" in problems
+
+
+def test_a_tampered_beside_manifest_is_named(setup: Setup) -> None:
+    backup = setup.backup().backup
+    beside = json.loads(backup.beside_path.read_text())
+    for entry in beside["manifest"]["files"]:
+        if entry["path"] == "workspaces/work/MEMORY.md":
+            entry["size"] += 1
+    backup.beside_path.write_text(json.dumps(beside))
+    report = verify(setup.repo, setup.repo.get(backup.name), Keys(), START, Progress(), probe=False)
+    assert report.problems == [
+        f"{backup.name}.manifest.json: entry for workspaces/work/MEMORY.md differs from"
+        " manifest.json in the archive"
+    ]
+    backup.beside_path.write_text("{ not json")
+    broken = setup.repo.get(backup.name)
+    assert broken.verified is False
+    assert broken.problem
+    report = verify(setup.repo, broken, Keys(), START, Progress(), probe=False)
+    assert report.problems[0].startswith(f"{backup.name}.manifest.json: unreadable")
+
+
+# --- a backup while ingest writes ---------------------------------------------------------------
+
+
+def test_a_backup_taken_while_ingest_writes_restores_a_consistent_store(root: Path) -> None:
+    """Ingest of a big home runs in one thread; backups are taken in another while it reads
+    transcripts and while it embeds. Writers wait for the copy and go on; each restored store
+    has vectors for exactly its embedded rows, turns without gaps, and answers searches."""
+    big_home(root / "home", sessions=120, turns=60)
+    harness = Harness.open(root / "home", root / "state", HashedWords())
+    setup = Setup(root, harness, BackupConfig(dir=root / "state" / "backups"))
+    progress = Progress()
+    ingest = Ingest(harness, progress)
+    ingest.start()
+    try:
+        wait(lambda: progress.phase == "reading" and progress.done >= 10, ingest)
+        during_reading = setup.backup(probe=True)
+        wait(lambda: progress.phase == "embedding" and progress.done >= 1, ingest)
+        during_embedding = setup.backup(probe=True)
+    finally:
+        ingest.join()
+        harness.close()
+    assert ingest.error is None
+    assert ingest.report is not None
+    assert not ingest.report.problems
+    total_turns = ingest.report.turns
+    for n, created in enumerate((during_reading, during_embedding)):
+        counts = created.manifest.memory
+        assert counts is not None
+        assert created.manifest.pause.paused
+        assert 0 < counts.turns <= total_turns
+        chroma = created.check.chroma
+        assert chroma
+        assert (chroma["missing"], chroma["extra"]) == (0, 0)
+        assert chroma["count"] == counts.embedded
+        target = root / f"restored-{n}"
+        assert restore_into(created.backup, Keys(), target, Progress(), probe=False).check.ok
+        restored = Harness(
+            root / "home",
+            target / "state",
+            open_store(target / "state", HashedWords()),
+            RunLog(target / "state" / "runs.sqlite"),
+        )
+        try:
+            restored.assert_consistent()
+            assert len(restored.turns()) == counts.turns
+            assert restored.store.search(SearchQuery("pears on list 3", k=3)).results
+            restored.ingest()  # and the restored store carries on where the copy stopped
+            restored.assert_consistent()
+            assert len(restored.turns()) == total_turns
+        finally:
+            restored.close()
+    assert during_embedding.manifest.memory
+    assert during_reading.manifest.memory
+    assert during_reading.manifest.memory.embedded == 0 < during_embedding.manifest.memory.turns
+
+
+class Ingest(threading.Thread):
+    def __init__(self, harness: Harness, progress: Progress) -> None:
+        super().__init__(name="ingest")
+        self.harness = harness
+        self.progress = progress
+        self.report: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            context = replace(self.harness.context(), progress=self.progress)
+            self.report = IngestRun(context, self.harness.store).run()
+        except BaseException as exc:
+            self.error = exc
+
+
+def wait(condition: Callable[[], bool], ingest: Ingest) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        if not ingest.is_alive():
+            raise AssertionError("ingest finished before the backup could be taken; make it bigger")
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+
+
+def big_home(home: Path, *, sessions: int, turns: int) -> None:
+    """Many sessions of short turns: each file is one ingest step, committed as it goes."""
+    writer = OpenClawWriter(home)
+    writer.add_agent("main", "Juniper", "Dana")
+    made = []
+    for s in range(sessions):
+        session = writer.new_session("main", SAMPLE_TODAY - timedelta(hours=s + 1))
+        for n in range(turns // 2):
+            session.user(f"list {s}: add {n} pears")
+            session.assistant(f"added {n} pears to list {s}")
+        made.append(session)
+    writer.write_legacy("main", "agent:main:telegram:direct:5550001", made[0], archived=made[1:])
+
+
+# --- leftovers of a killed backup -----------------------------------------------------------------
+
+
+def test_the_next_backup_removes_what_a_killed_one_left(setup: Setup) -> None:
+    first = setup.backup()
+    backups = setup.config.dir
+    killed = "openclaw-infra-20260310T103000Z"
+    (backups / f".staging-{killed}" / "state").mkdir(parents=True)
+    (backups / f".staging-{killed}" / "state" / "runs.sqlite").write_bytes(b"x" * 100)
+    (backups / f".{killed}.tar.zst.partial").write_bytes(b"half")
+    (backups / f"{killed}.tar.zst").write_bytes(b"renamed, manifest never written")
+    (backups / ".verify-abc").mkdir()
+    assert [b.name for b in setup.repo.backups()] == [first.backup.name]  # none of it listed
+
+    second = setup.backup()
+    assert sorted(second.leftovers) == sorted(
+        [f".staging-{killed}", f".{killed}.tar.zst.partial", f"{killed}.tar.zst", ".verify-abc"]
+    )
+    assert leftovers(setup) == [".lock"]
+    assert [b.name for b in setup.repo.backups()] == [second.backup.name, first.backup.name]
