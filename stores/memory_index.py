@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from stores.keywords import fts_query
+from stores.keyword_search import KeywordPlanner
 from stores.sqlite import connect, transaction
 
 SCHEMA = """
@@ -159,6 +159,7 @@ class MemoryIndex:
         self._conn = connect(path, SCHEMA, SCHEMA_VERSION)
         self._conn.row_factory = sqlite3.Row
         self._lock = threading.Lock()
+        self._planner: KeywordPlanner | None = None
 
     def __repr__(self) -> str:
         return f"MemoryIndex({str(self.path)!r})"
@@ -302,27 +303,29 @@ class MemoryIndex:
         return [r["id"] for r in rows]
 
     def keyword_search(self, query: str, limit: int, where: ChunkFilter) -> list[str]:
-        """Chunk ids best first by BM25; an empty list when the query has no usable word."""
-        match = fts_query(query)
-        if not match:
-            return []
+        """Chunk ids best first by BM25; an empty list when the query has no usable word.
+        How the words are combined is planned from their frequencies (``KeywordPlanner``)."""
         clauses, args = _filter_sql(where)
-        if not clauses:
-            # Unfiltered, FTS5 ranks on its own and keeps only the best `limit` as it goes.
+
+        def run(match: str, n: int) -> list[str]:
+            if not clauses:
+                # Unfiltered, FTS5 ranks on its own and keeps only the best `n` as it goes.
+                sql = (
+                    "SELECT c.id FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts"
+                    " MATCH ? ORDER BY rank LIMIT ?) AS best JOIN chunks c"
+                    " ON c.rowid = best.rowid ORDER BY best.rank"
+                )
+                return [r["id"] for r in self._conn.execute(sql, (match, n)).fetchall()]
             sql = (
-                "SELECT c.id FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ?"
-                " ORDER BY rank LIMIT ?) AS best JOIN chunks c ON c.rowid = best.rowid"
-                " ORDER BY best.rank"
+                "SELECT c.id FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid"
+                f" WHERE chunks_fts MATCH ? {clauses} ORDER BY rank LIMIT ?"
             )
-            with self._lock:
-                return [r["id"] for r in self._conn.execute(sql, (match, limit)).fetchall()]
-        sql = (
-            "SELECT c.id FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid"
-            f" WHERE chunks_fts MATCH ? {clauses} ORDER BY rank LIMIT ?"
-        )
+            return [r["id"] for r in self._conn.execute(sql, (match, *args, n)).fetchall()]
+
         with self._lock:
-            rows = self._conn.execute(sql, (match, *args, limit)).fetchall()
-        return [r["id"] for r in rows]
+            if self._planner is None:
+                self._planner = KeywordPlanner(self._conn)
+            return self._planner.search(query, limit, run)
 
     def to_embed(self, limit: int) -> list[Chunk]:
         """Rows whose vectors Chroma does not hold yet."""
