@@ -147,7 +147,7 @@ class JobScheduler:
         self._paused = {name for name, state in states.items() if state.paused}
         self._scheduler.start(paused=True)
         missed: list[JobRun] = []
-        catching_up: set[str] = set()
+        catching_up: dict[str, datetime] = {}
         for name, settings in self.job_settings.items():
             if not settings.enabled:
                 continue
@@ -162,21 +162,25 @@ class JobScheduler:
             outcome = await self._catch_up(name, settings.schedule, anchor, now)
             if isinstance(outcome, JobRun):
                 missed.append(outcome)
-            elif outcome:
-                catching_up.add(name)
+            elif outcome is not None:
+                catching_up[name] = outcome
+        # Runs start once the scheduler runs: a health check among them must see it running.
         self._scheduler.resume()
+        for name, scheduled_for in catching_up.items():
+            await self._start_quietly(name, RunTrigger.CATCHUP, scheduled_for)
         for name, spec in self.specs.items():
             enabled = self.job_settings[name].enabled
-            if spec.run_at_startup and enabled and name not in catching_up | self._paused:
+            if spec.run_at_startup and enabled and name not in catching_up.keys() | self._paused:
                 await self._start_quietly(name, RunTrigger.STARTUP, None)
         return missed
 
     async def _catch_up(
         self, name: str, schedule: Schedule, anchor: datetime, now: datetime
-    ) -> JobRun | bool:
+    ) -> JobRun | datetime | None:
+        """A missed run's record, or the fire time to run once now, or None: nothing owed."""
         plan = plan_catchup(schedule, anchor, now, self.catchup_grace, self.tz)
         if plan.action is CatchupAction.NONE:
-            return False
+            return None
         assert plan.scheduled_for is not None
         await asyncio.to_thread(self.run_log.set_anchor, name, plan.scheduled_for)
         if plan.action is CatchupAction.MISSED:
@@ -199,8 +203,7 @@ class JobScheduler:
             scheduled_for=plan.scheduled_for.isoformat(),
             missed_runs=plan.missed_runs,
         )
-        await self._start_quietly(name, RunTrigger.CATCHUP, plan.scheduled_for)
-        return True
+        return plan.scheduled_for
 
     def _add(self, name: str, schedule: Schedule, anchor: datetime | None, now: datetime) -> None:
         trigger = schedule.trigger(self.tz, anchor=anchor or now)

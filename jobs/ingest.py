@@ -48,6 +48,9 @@ from stores.turns import Turn
 LOGGED_PROBLEMS = 20
 
 log = structlog.get_logger(__name__)
+#: Problems already logged by this process: a file that stays broken (or a home without a
+#: sessions.json) is logged once, not every minute; every run still counts it in its stats.
+_REPORTED: set[tuple[str, str]] = set()
 Step = Callable[[Agent], None]
 
 
@@ -88,10 +91,12 @@ async def run(ctx: JobContext) -> JobResult:
         raise RuntimeError("the memory store is not open; see `infractl health`")
     ingest = Ingest(ctx, ctx.memory)
     report = await asyncio.to_thread(ingest.run)
-    for problem in report.problems[:LOGGED_PROBLEMS]:
+    fresh = [p for p in report.problems if (p.where, str(p.kind)) not in _REPORTED]
+    for problem in fresh[:LOGGED_PROBLEMS]:
         log.warning(
             "ingest.problem", where=problem.where, kind=str(problem.kind), detail=problem.detail
         )
+    _REPORTED.update((p.where, str(p.kind)) for p in fresh[:LOGGED_PROBLEMS])
     summary = f"{report.turns} new turns, {report.chunks} chunks from {report.sources} sources"
     if report.problems:
         summary += f"; {len(report.problems)} problems"
@@ -111,6 +116,7 @@ class Ingest:
         self.stride = ctx.memory_config.window_stride
         self.only = ctx.params.get("agent")
         self.report = IngestReport()
+        self._checkpoints: dict[str, dict[Path, JsonlCheckpoint]] = {}
 
     def run(self) -> IngestReport:
         home = discover(
@@ -183,10 +189,7 @@ class Ingest:
 
     def _jsonl(self, agent: Agent, session: SessionFile) -> None:
         prefix = f"{agent.id}:jsonl:"
-        known = {
-            Path(k.removeprefix(prefix)): JsonlCheckpoint.from_dict(v)
-            for k, v in self.index.checkpoints(prefix).items()
-        }
+        known = self._jsonl_checkpoints(agent.id)
         before = checkpoint_for(session.path, known)
         read = read_jsonl(session, before, agent_id=agent.id, names=_names(agent))
         self._account(read.problems, read.skipped)
@@ -194,12 +197,23 @@ class Ingest:
             return
         write = self._turns_write(read.turns)
         write.checkpoints[prefix + str(session.path)] = read.checkpoint.to_dict()
-        write.drop_checkpoints.extend(
-            prefix + str(path)
-            for path, cp in known.items()
-            if cp is before and path != session.path  # followed a rename: forget the old name
-        )
+        renamed = [p for p, cp in known.items() if cp is before and p != session.path]
+        write.drop_checkpoints.extend(prefix + str(p) for p in renamed)  # a reset's old name
         self._store(write)
+        for path in renamed:
+            del known[path]
+        known[session.path] = read.checkpoint
+
+    def _jsonl_checkpoints(self, agent_id: str) -> dict[Path, JsonlCheckpoint]:
+        """The agent's JSONL checkpoints, read once a run (not once a file: an agent with a
+        thousand sessions would otherwise decode a million of them)."""
+        if agent_id not in self._checkpoints:
+            prefix = f"{agent_id}:jsonl:"
+            self._checkpoints[agent_id] = {
+                Path(k.removeprefix(prefix)): JsonlCheckpoint.from_dict(v)
+                for k, v in self.index.checkpoints(prefix).items()
+            }
+        return self._checkpoints[agent_id]
 
     def _sqlite(self, agent: Agent) -> None:
         key = f"{agent.id}:sqlite"

@@ -576,6 +576,24 @@ async def test_the_job_reports_and_logs_its_problems(
     assert (stats.turns, stats.chunks, stats.vectors) == (2, 1, 1)
 
 
+async def test_a_problem_that_stays_is_logged_once_and_counted_every_run(
+    writer: OpenClawWriter, harness: Harness
+) -> None:
+    live = writer.new_session("main", T0)
+    _talk(live, 2)
+    path = writer.write_legacy("main", MAIN_KEY, live)
+    (path.parent / "sessions.json").unlink()  # keys unknown, on every run until it is back
+
+    with capture_logs() as first:
+        one = await ingest.run(harness.context())
+    with capture_logs() as second:
+        two = await ingest.run(harness.context())
+
+    assert one.stats["problems"] == two.stats["problems"] == 1
+    assert [e["event"] for e in first].count("ingest.problem") == 1
+    assert [e["event"] for e in second].count("ingest.problem") == 0
+
+
 async def test_the_job_refuses_to_run_without_a_store(harness: Harness) -> None:
     with pytest.raises(RuntimeError, match="memory store is not open"):
         await ingest.run(replace(harness.context(), memory=None))

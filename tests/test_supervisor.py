@@ -44,3 +44,20 @@ async def test_a_failed_start_releases_everything(root: Path) -> None:
     blocker.unlink()
     async with Supervisor(settings_for(root)) as again:
         assert again.scheduler.is_running()
+
+
+async def test_a_caught_up_health_run_sees_the_scheduler_running(root: Path) -> None:
+    from stores.runlog import RunLog, RunStatus, RunTrigger
+    from tests.inprocess import settle
+
+    state = root / "state"
+    state.mkdir(mode=0o700)
+    log = RunLog(state / "runs.sqlite")
+    log.set_anchor("health", datetime.now(UTC) - timedelta(minutes=12))  # due while down
+    log.close()
+    async with Supervisor(settings_for(root)) as sup:
+        await settle(lambda: bool(sup.run_log.runs("health", status=RunStatus.SUCCESS)))
+        (run,) = sup.run_log.runs("health")
+        assert run.trigger is RunTrigger.CATCHUP
+        checks = {c["name"]: c["status"] for c in run.stats["checks"]}
+        assert checks["scheduler"] == "ok"
