@@ -19,6 +19,7 @@ from daemon.api_backup import BackupMethods
 from daemon.api_feedback import FeedbackMethods
 from daemon.api_llm import LLMMethods
 from daemon.api_memory import MemoryMethods
+from daemon.api_sync import SyncMethods
 from daemon.errors import BadRequest, JobFailed, NotFound, Timeout, UnknownMethod
 from daemon.protocol import VERSION
 from jobs import health
@@ -78,6 +79,7 @@ class DaemonAPI:
             **BackupMethods(supervisor).table(),
             **LLMMethods(supervisor).table(),
             **FeedbackMethods(supervisor).table(),
+            **SyncMethods(supervisor).table(),
         }
 
     def methods(self) -> list[str]:

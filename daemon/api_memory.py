@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from daemon.supervisor import Supervisor
 
 AGENT_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-KINDS = ("turns", "summary", "note", "manual", "hourly")
+KINDS = ("turns", "summary", "note", "manual", "hourly", "sync", "weekly")
 
 
 class _Params(BaseModel):
@@ -35,7 +35,7 @@ class SearchParams(_Params):
     session: str | None = Field(None, max_length=200)
     speaker: str | None = Field(None, max_length=200)
     role: Literal["user", "assistant", "summary"] | None = None
-    kind: list[Literal["turns", "summary", "note", "manual", "hourly"]] = Field(
+    kind: list[Literal["turns", "summary", "note", "manual", "hourly", "sync", "weekly"]] = Field(
         default_factory=list
     )
     since: str | None = Field(None, description="YYYY-MM-DD, an ISO time, or an age like 7d")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from daemon import __version__, cli_backup, cli_feedback, cli_llm, cli_memory
+from daemon import __version__, cli_backup, cli_feedback, cli_llm, cli_memory, cli_sync
 from daemon.cli_common import call, clip, emit, ms, span, table, when
 from daemon.errors import ErrorCode, InfraError
 
@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_backup.add_commands(sub, out)
     cli_llm.add_commands(sub, out)
     cli_feedback.add_commands(sub, out)
+    cli_sync.add_commands(sub, out)
     config = sub.add_parser("config", help="settings").add_subparsers(metavar="ACTION")
     config.add_parser("example", help="print a complete .env.example").set_defaults(
         handler=cmd_config_example

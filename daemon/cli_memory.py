@@ -33,7 +33,7 @@ def add_commands(sub: Any, out: argparse.ArgumentParser) -> None:
         "--kind",
         action="append",
         default=[],
-        choices=["turns", "summary", "note", "manual", "hourly"],
+        choices=["turns", "summary", "note", "manual", "hourly", "sync", "weekly"],
     )
     p.add_argument("--since", help="YYYY-MM-DD, an ISO time, or an age like 7d")
     p.add_argument("--until", help="same forms as --since")

@@ -43,6 +43,7 @@ from daemon.settings_models import (
     JobsSettings,
     LLMSettings,
     MemorySettings,
+    SyncSettings,
 )
 from daemon.settings_telegram import TelegramSettings, TranscriptionSettings
 
@@ -131,6 +132,7 @@ class Settings(BaseSettings):
         description="an Anthropic-compatible endpoint (default: https://api.anthropic.com)",
     )
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    sync: SyncSettings = Field(default_factory=SyncSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     transcription: TranscriptionSettings = Field(default_factory=TranscriptionSettings)
 

@@ -68,6 +68,31 @@ class SummarizeJobSettings(JobSettings):
     )
 
 
+class SyncJobSettings(JobSettings):
+    schedule: ScheduleField = Field(
+        parse_schedule("15 7 * * *"),
+        description="when each agent's daily sync note is written (cron, local time)",
+    )
+    timeout: Duration = Field(timedelta(minutes=10), description="limit for one sync run")
+
+
+class SynthesizeJobSettings(JobSettings):
+    schedule: ScheduleField = Field(
+        parse_schedule("0 8 * * 1"),
+        description="when the week's mistakes are synthesised (cron, local time)",
+    )
+    timeout: Duration = Field(timedelta(minutes=30), description="limit for one synthesis")
+    prompting: Literal["three-pass", "single-pass"] = Field(
+        "three-pass", description="draft-critique-refine, or a single draft"
+    )
+    similarity: float = Field(
+        0.6, ge=0.0, le=1.0, description="mistakes at least this similar (cosine) form a pattern"
+    )
+    max_recommendations: int = Field(
+        3, ge=0, le=10, description="recommendations per agent and week, at most"
+    )
+
+
 class BackupJobSettings(JobSettings):
     schedule: ScheduleField = Field(parse_schedule("30 3 * * *"), description="when backups run")
     timeout: Duration = Field(timedelta(hours=1), description="limit for one backup")
@@ -88,6 +113,8 @@ class JobsSettings(BaseModel):
     health: HealthJobSettings = Field(default_factory=HealthJobSettings)
     ingest: IngestJobSettings = Field(default_factory=IngestJobSettings)
     summarize: SummarizeJobSettings = Field(default_factory=SummarizeJobSettings)
+    sync: SyncJobSettings = Field(default_factory=SyncJobSettings)
+    synthesize: SynthesizeJobSettings = Field(default_factory=SynthesizeJobSettings)
     backup: BackupJobSettings = Field(default_factory=BackupJobSettings)
     restore_drill: RestoreDrillJobSettings = Field(default_factory=RestoreDrillJobSettings)
 
@@ -172,4 +199,25 @@ class MemorySettings(BaseModel):
     watch: bool = Field(True, description="ingest within seconds of a transcript or note change")
     watch_debounce: Duration = Field(
         timedelta(milliseconds=400), description="wait for writes to settle before ingesting"
+    )
+
+
+class SyncSettings(BaseModel):
+    """Cross-agent signals and how the daily sync tells OpenClaw about its notes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    openclaw_command: str = Field(
+        "openclaw",
+        min_length=1,
+        description="the openclaw executable (a name on PATH or a path) used to announce notes",
+    )
+    announce: bool = Field(
+        True, description="wake the agent with `openclaw system event` when its sync note changes"
+    )
+    announce_timeout: Duration = Field(
+        timedelta(seconds=30), description="an announcement still running after this is killed"
+    )
+    signal_ttl: Duration = Field(
+        timedelta(days=7), description="how long a signal without its own expiry stays open"
     )

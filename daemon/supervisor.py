@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import filelock
 
@@ -40,6 +40,8 @@ from jobs.base import (
     MemoryConfig,
     OpenClawSource,
     SummaryConfig,
+    SyncConfig,
+    SynthesisConfig,
 )
 from jobs.health import overdue_jobs
 from jobs.llm import LLMClient, LLMConfig, LLMNotConfigured
@@ -51,8 +53,10 @@ from stores.embeddings import make_embedder
 from stores.feedback import FeedbackStore
 from stores.llm_history import LLMHistory
 from stores.memory import MemoryStore
+from stores.mistakes import MistakeStore
 from stores.redaction import Redactor
 from stores.runlog import RunLog, RunTrigger
+from stores.signals import SignalStore
 from stores.sqlite import CorruptDatabase, quarantine
 
 log = get_logger(__name__)
@@ -149,6 +153,12 @@ class Supervisor:
         await self._open_memory()
         self.llm, self.llm_error = open_llm(self.settings)
         self.llm_history = await asyncio.to_thread(open_llm_history, self.state_dir / "llm.sqlite")
+        self.signals = await asyncio.to_thread(
+            open_sqlite_store, SignalStore, self.state_dir / "signals.sqlite", "signals"
+        )
+        self.mistakes = await asyncio.to_thread(
+            open_sqlite_store, MistakeStore, self.state_dir / "mistakes.sqlite", "mistakes"
+        )
         self.feedback = await asyncio.to_thread(open_feedback, self.state_dir / "feedback.sqlite")
         # Before the scheduler starts: alerts read the run history from this point on.
         self.bot = await open_bot(
@@ -184,7 +194,10 @@ class Supervisor:
             llm=self.llm,
             llm_error=self.llm_error,
             llm_history=self.llm_history,
-            prompting={"summarize": self.settings.jobs.summarize.prompting},
+            prompting={
+                "summarize": self.settings.jobs.summarize.prompting,
+                "synthesize": self.settings.jobs.synthesize.prompting,
+            },
             summaries=SummaryConfig(
                 keep_hourly_for=self.settings.jobs.summarize.keep_hourly_for,
                 catch_up=self.settings.jobs.summarize.catch_up,
@@ -197,6 +210,7 @@ class Supervisor:
                 alert_sink=self.bot.alert if self.bot else None,
             ),
             component_checks={"bot": self.bot.health_check} if self.bot else {},
+            **sync_context(self.settings, self.signals, self.mistakes),
         )
         self.runner = JobRunner(
             specs=self.specs,
@@ -281,6 +295,8 @@ class Supervisor:
     def _write_probes(self) -> dict[str, Callable[[datetime], None]]:
         probes: dict[str, Callable[[datetime], None]] = {
             "runs": self.run_log.probe_writable,
+            "signals": self.signals.probe_writable,
+            "mistakes": self.mistakes.probe_writable,
             "feedback": self.feedback.probe_writable,
         }
         if self.memory is not None:
@@ -346,6 +362,9 @@ class Supervisor:
             await self.llm.aclose()
         if hasattr(self, "llm_history"):
             await asyncio.to_thread(self.llm_history.close)
+        for store in ("signals", "mistakes"):
+            if hasattr(self, store):
+                await asyncio.to_thread(getattr(self, store).close)
         if hasattr(self, "feedback"):
             await asyncio.to_thread(self.feedback.close)
 
@@ -440,6 +459,40 @@ def open_run_log(path: Path) -> RunLog:
         kept = quarantine(path)
         log.error("runlog.corrupt", path=str(path), kept_as=str(kept), error=str(exc))
         return RunLog(path)
+
+
+_Store = TypeVar("_Store", SignalStore, MistakeStore)
+
+
+def open_sqlite_store(factory: Callable[[Path], _Store], path: Path, name: str) -> _Store:
+    """Like the run history: a corrupt file is moved aside (kept, reported) and a fresh one
+    started."""
+    try:
+        return factory(path)
+    except CorruptDatabase as exc:
+        kept = quarantine(path)
+        log.error(f"{name}.corrupt", path=str(path), kept_as=str(kept), error=str(exc))
+        return factory(path)
+
+
+def sync_context(
+    settings: Settings, signals: SignalStore, mistakes: MistakeStore
+) -> dict[str, Any]:
+    """The JobContext fields of the sync and synthesize jobs."""
+    sync, synthesize = settings.sync, settings.jobs.synthesize
+    return {
+        "signals": signals,
+        "mistakes": mistakes,
+        "sync": SyncConfig(
+            openclaw_command=sync.openclaw_command,
+            announce=sync.announce,
+            announce_timeout=sync.announce_timeout,
+            signal_ttl=sync.signal_ttl,
+        ),
+        "synthesis": SynthesisConfig(
+            similarity=synthesize.similarity, max_recommendations=synthesize.max_recommendations
+        ),
+    }
 
 
 def llm_config(settings: Settings) -> LLMConfig:

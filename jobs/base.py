@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from stores.feedback import FeedbackStore
     from stores.llm_history import LLMHistory
     from stores.memory import MemoryStore  # chromadb is heavy; only the daemon loads it
+    from stores.mistakes import MistakeStore
+    from stores.signals import SignalStore
 
 Clock = Callable[[], datetime]
 
@@ -91,6 +93,24 @@ class SummaryConfig:
 
 
 @dataclass(frozen=True)
+class SyncConfig:
+    #: The ``openclaw`` executable the daily sync announces its notes with.
+    openclaw_command: str = "openclaw"
+    announce: bool = True
+    announce_timeout: timedelta = timedelta(seconds=30)
+    #: How long a signal without an expiry of its own stays open.
+    signal_ttl: timedelta = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class SynthesisConfig:
+    #: Mistakes whose texts are at least this similar (cosine) fall into one pattern.
+    similarity: float = 0.6
+    #: Recommendations per agent and week, at most.
+    max_recommendations: int = 3
+
+
+@dataclass(frozen=True)
 class JobContext:
     clock: Clock
     tz: tzinfo
@@ -120,6 +140,10 @@ class JobContext:
     #: name -> a quick, non-blocking check of a part the daemon runs besides the jobs (the
     #: Telegram bot); health reports each one.
     component_checks: Mapping[str, Callable[[], HealthCheck]] = field(default_factory=dict)
+    signals: SignalStore | None = None
+    mistakes: MistakeStore | None = None
+    sync: SyncConfig = field(default_factory=SyncConfig)
+    synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
     #: Per run: what a manual trigger asked for (e.g. ``{"rebuild": True}``), and its progress.
     params: Mapping[str, Any] = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs import backup, health, ingest, summarize
+from jobs import backup, health, ingest, summarize, sync, synthesize
 from jobs.base import JobSpec
 
 JOBS: dict[str, JobSpec] = {
@@ -24,6 +24,16 @@ JOBS: dict[str, JobSpec] = {
             "summarize",
             summarize.run,
             "the last hour of each agent into its hourly note and the memory",
+        ),
+        JobSpec(
+            "sync",
+            sync.run,
+            "each agent's daily sync: others' summaries, signals, priorities, feedback",
+        ),
+        JobSpec(
+            "synthesize",
+            synthesize.run,
+            "the week's mistakes as patterns, lessons and recommendations",
         ),
         JobSpec("backup", backup.run, "a verified archive of the state and the workspaces"),
         JobSpec("restore_drill", backup.drill, "restore the newest backup aside and check it"),

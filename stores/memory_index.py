@@ -391,15 +391,16 @@ class MemoryIndex:
 
     def reset(self, agent: str | None) -> list[str]:
         """Forget what was read from OpenClaw (of one agent, or all): chunks, turns and
-        checkpoints, so the next ingest reads everything again. Manual memories and hourly
-        summaries stay: nothing else holds them. Returns the chunk ids removed."""
+        checkpoints, so the next ingest reads everything again. What the daemon wrote itself
+        (manual memories, hourly, sync and weekly notes) stays: nothing else holds it. Returns the
+        chunk ids removed."""
         scope = "" if agent is None else " AND agent = ?"
         args: tuple[str, ...] = () if agent is None else (agent,)
         with self._lock, transaction(self._conn):
             ids = [
                 r["id"]
                 for r in self._conn.execute(
-                    f"SELECT id FROM chunks WHERE kind NOT IN ('manual', 'hourly'){scope}", args
+                    f"SELECT id FROM chunks WHERE kind IN ('turns', 'summary', 'note'){scope}", args
                 )
             ]
             self._delete(ids)
