@@ -16,6 +16,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -59,6 +60,7 @@ class MemoryStore:
         self.embedder = embedder
         #: Held by every writer, and by a backup while it copies the store: writers wait.
         self._writes = threading.RLock()
+        self._search_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="keyword-search")
 
     def __repr__(self) -> str:
         return f"MemoryStore({self.index!r}, {self.vectors!r})"
@@ -107,6 +109,7 @@ class MemoryStore:
         self.index.embed_everything_again()
 
     def close(self) -> None:
+        self._search_pool.shutdown(wait=True)
         self.index.close()
         self.vectors.close()
 
@@ -207,8 +210,12 @@ class MemoryStore:
     def search(self, query: SearchQuery) -> SearchResponse:
         began = time.perf_counter()
         candidates = max(query.k * 4, 40)
-        vector = self.embedder.embed([query.text])[0]
         where = query.where
+        # The keyword half runs beside the vector half: SQLite and ONNX both release the GIL.
+        keywords = self._search_pool.submit(
+            self.index.keyword_search, query.text, candidates, where
+        )
+        vector = self.embedder.embed([query.text])[0]
         hits = self.vectors.query(
             vector,
             candidates,
@@ -221,7 +228,7 @@ class MemoryStore:
             ),
         )
         vector_ids = [h.id for h in hits]
-        keyword_ids = self.index.keyword_search(query.text, candidates, where)
+        keyword_ids = keywords.result()
         fused = fuse(vector_ids, keyword_ids, query.vector_weight, query.keyword_weight)
         chunks = self.index.chunks(fused)
         ranked = [

@@ -309,13 +309,23 @@ class MemoryIndex:
 
         def run(match: str, n: int) -> list[str]:
             if not clauses:
-                # Unfiltered, FTS5 ranks on its own and keeps only the best `n` as it goes.
-                sql = (
-                    "SELECT c.id FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts"
-                    " MATCH ? ORDER BY rank LIMIT ?) AS best JOIN chunks c"
-                    " ON c.rowid = best.rowid ORDER BY best.rank"
+                # Unfiltered, FTS5 ranks on its own and keeps only the best `n` as it goes;
+                # the ids are looked up after (a join re-evaluated the rank: +2 ms at 100k).
+                best = [
+                    r[0]
+                    for r in self._conn.execute(
+                        "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?"
+                        " ORDER BY rank LIMIT ?",
+                        (match, n),
+                    )
+                ]
+                marks = ",".join("?" * len(best))
+                ids = dict(
+                    self._conn.execute(
+                        f"SELECT rowid, id FROM chunks WHERE rowid IN ({marks})", best
+                    ).fetchall()
                 )
-                return [r["id"] for r in self._conn.execute(sql, (match, n)).fetchall()]
+                return [ids[rowid] for rowid in best if rowid in ids]
             sql = (
                 "SELECT c.id FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid"
                 f" WHERE chunks_fts MATCH ? {clauses} ORDER BY rank LIMIT ?"
