@@ -134,6 +134,9 @@ class _OnnxRuntime:
     tokenizer: Tokenizer
     output: str
     wants_token_type_ids: bool
+    #: One thread, for a single text (a search query): it then runs beside the keyword search
+    #: instead of taking every core from it, while batches keep the many-threaded session.
+    query_session: Any
 
 
 class MiniLMEmbedder:
@@ -192,12 +195,15 @@ class MiniLMEmbedder:
         # Shortest first, so that each batch pads only to its own longest text.
         order = np.argsort(lengths, kind="stable")
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        session = runtime.query_session if len(texts) == 1 else runtime.session
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
-            vectors[rows] = self._embed_batch(runtime, [encodings[i] for i in rows])
+            vectors[rows] = self._embed_batch(runtime, session, [encodings[i] for i in rows])
         return vectors
 
-    def _embed_batch(self, runtime: _OnnxRuntime, batch: list[Encoding]) -> FloatArray:
+    def _embed_batch(
+        self, runtime: _OnnxRuntime, session: Any, batch: list[Encoding]
+    ) -> FloatArray:
         width = max(len(encoding.ids) for encoding in batch)
         input_ids = np.zeros((len(batch), width), dtype=np.int64)  # 0 is [PAD]
         attention_mask = np.zeros((len(batch), width), dtype=np.int64)
@@ -207,7 +213,7 @@ class MiniLMEmbedder:
         feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
         if runtime.wants_token_type_ids:
             feeds["token_type_ids"] = np.zeros_like(input_ids)
-        (hidden,) = runtime.session.run([runtime.output], feeds)
+        (hidden,) = session.run([runtime.output], feeds)
         return mean_pool(np.asarray(hidden, dtype=np.float32), attention_mask)
 
     def _loaded(self) -> _OnnxRuntime:
@@ -246,6 +252,7 @@ class MiniLMEmbedder:
             tokenizer=tokenizer,
             output=session.get_outputs()[0].name,
             wants_token_type_ids="token_type_ids" in inputs,
+            query_session=onnx_session(model_path, 1),
         )
 
 
