@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
@@ -47,13 +48,14 @@ log = get_logger(__name__)
 TELEGRAM = "https://api.telegram.org"
 #: Stopping must not wait on an unreachable Telegram for long.
 STOP_GRACE_S = 5.0
-#: A recommendation no chat would take (the person never opened the bot) waits this long.
+#: A recommendation no chat would take (the person never opened the bot), or a chat that
+#: refused an alert (the bot was blocked, or removed from the group), waits this long.
 REFUSED_RETRY = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
 class BotConfig:
-    token: str
+    token: str = field(repr=False)
     allowlist: Allowlist
     base_url: str = TELEGRAM
     poll_timeout_s: float = 30.0
@@ -169,6 +171,7 @@ class TelegramBot:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._refused: dict[str, datetime] = {}
+        self._quiet_chats: dict[int, datetime] = {}  # refused an alert: until when to skip
         self._closed = False
 
     def __repr__(self) -> str:
@@ -207,24 +210,36 @@ class TelegramBot:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await self._quietly("task", task)
         try:
             async with asyncio.timeout(STOP_GRACE_S):
                 await self._stop_app()
         except TimeoutError:
             log.warning("bot.stop_timeout", grace_s=STOP_GRACE_S)
         finally:
-            await self.app.bot.shutdown()  # closes the HTTP clients, whatever state we are in
-            await self.handlers.voice_notes.aclose()
+            await self._quietly("http", self.app.bot.shutdown())  # closes the HTTP clients
+            await self._quietly("voice", self.handlers.voice_notes.aclose())
         log.info("bot.stopped")
 
     async def _stop_app(self) -> None:
+        """Each step whatever became of the one before: the daemon's own stop goes on after."""
         if self.app.updater is not None and self.app.updater.running:
-            await self.app.updater.stop()
+            # Re-raises what ended polling (a revoked token's InvalidToken, say).
+            await self._quietly("updater", self.app.updater.stop())
         if self.app.running:
-            await self.app.stop()
-        await self.app.shutdown()
+            await self._quietly("app", self.app.stop())
+        await self._quietly("shutdown", self.app.shutdown())
+
+    async def _quietly(self, step: str, awaitable: Awaitable[object]) -> None:
+        """A failure while stopping is logged, never raised: the socket, the stores and the
+        lock are closed after the bot."""
+        try:
+            await awaitable
+        except asyncio.CancelledError:
+            if step != "task":
+                raise
+        except Exception as exc:
+            log.warning("bot.stop_step_failed", step=step, error=self.redactor.text(repr(exc)))
 
     def poke(self) -> None:
         """Something new to deliver."""
@@ -268,8 +283,7 @@ class TelegramBot:
             try:
                 await self._connect()
             except InvalidToken:
-                self.link.fatal = "Telegram refused the token"
-                log.error("bot.token_refused", note="check OPENCLAW_INFRA_TELEGRAM__TOKEN")
+                self.link.token_refused()  # already, by the request that saw the 401
                 return False
             except TelegramError as exc:
                 self.link.failed(f"{type(exc).__name__}: {exc.message}")
@@ -363,10 +377,20 @@ class TelegramBot:
         chat got it."""
         if not self.connected or not self.link.up:
             return False
-        reached = 0
+        reached, now = 0, self.clock()
         for chat_id in self.config.allowlist.destinations():
+            if self._quiet_chats.get(chat_id, now) > now:
+                continue
             try:
                 await send_html(self.app.bot, chat_id, text_blocks(text))
+            except (Forbidden, TelegramBadRequest) as exc:  # asking again soon will not help
+                self._quiet_chats[chat_id] = now + REFUSED_RETRY
+                log.warning(
+                    "alert.chat_refused",
+                    chat_id=chat_id,
+                    error=self.redactor.text(exc.message),
+                    retry_after=str(REFUSED_RETRY),
+                )
             except TelegramError as exc:
                 log.warning(
                     "alert.not_sent", chat_id=chat_id, error=self.redactor.text(exc.message)

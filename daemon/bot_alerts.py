@@ -13,7 +13,8 @@ active or not, so that a job failing every minute alerts once:
 
 On top, at most ``limit`` messages per ``window``. An alert held back by the limit, or not
 delivered because Telegram is down, is tried again while its condition lasts; a recovery is
-sent only for an alert that was delivered.
+sent only for an alert that was delivered, and tried again until it is (if the condition comes
+back first, the person was never told it had gone, so neither message is sent).
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class Alerts:
         self._send = send
         self._clock = clock
         self._active: dict[str, _Active] = {}
+        #: Recoveries of delivered alerts, not sent yet (held back, or Telegram down).
+        self._recoveries: dict[str, str] = {}
         self._sent_at: deque[datetime] = deque()
         self._notified: dict[str, datetime] = {}
         self._lost = 0
@@ -154,6 +157,9 @@ class Alerts:
             return
         log.warning("alert.raised", key=key)
         state = self._active[key] = _Active(text)
+        if self._recoveries.pop(key, None) is not None:
+            state.delivered = True  # its last alert still stands as far as the person knows
+            return
         state.delivered = await self._emit(text)
 
     async def _clear(self, key: str, text: str) -> None:
@@ -161,12 +167,15 @@ class Alerts:
         if state is None:
             return
         log.info("alert.cleared", key=key, delivered=state.delivered)
-        if state.delivered:
-            await self._emit(text)
-        else:
+        if not state.delivered:
             self._lost += 1
+        elif not await self._emit(text):
+            self._recoveries[key] = text
 
     async def _retry(self) -> None:
+        for key, text in list(self._recoveries.items()):
+            if await self._emit(text, again=True):
+                del self._recoveries[key]
         for state in self._active.values():
             if not state.delivered:
                 state.delivered = await self._emit(state.text, again=True)

@@ -23,7 +23,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
 from daemon.bot_callbacks import CallbackSigner
-from daemon.bot_text import ELLIPSIS, MAX_MESSAGE, esc, paginate, text_blocks
+from daemon.bot_text import ELLIPSIS, MAX_MESSAGE, clip, esc, paginate, text_blocks
 from daemon.logs import get_logger
 from stores.feedback import Choice
 
@@ -106,10 +106,14 @@ def keyboard(signer: CallbackSigner, rec_id: str, round: int) -> InlineKeyboardM
     )
 
 
+#: A title (or a job name) past this is clipped: the body needs the room of the one message.
+MAX_TITLE = 200
+
+
 def recommendation_html(title: str, body: str, source_job: str, outcome: str = "") -> str:
     """One message, whatever the body's length: buttons belong to exactly one message."""
-    head = f"💡 <b>{esc(title)}</b>"
-    foot = f"<i>from {esc(source_job)}</i>" + (f"\n\n{outcome}" if outcome else "")
+    head = f"💡 <b>{esc(clip(title, MAX_TITLE))}</b>"
+    foot = f"<i>from {esc(clip(source_job, MAX_TITLE))}</i>" + (f"\n\n{outcome}" if outcome else "")
     room = MAX_MESSAGE - len(head) - len(foot) - 8
     pieces = text_blocks(body, limit=room)
     text = pieces[0] + (ELLIPSIS if len(pieces) > 1 else "") if pieces else ""

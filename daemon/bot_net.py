@@ -2,22 +2,29 @@
 
 python-telegram-bot retries polling by itself and reports only some failures (not timeouts) to
 an error callback, so the bot watches the requests instead: each one ends in an answer (the
-line works, even for a 4xx) or in a 5xx, a timeout or a network error (it does not). Health
-reads the result; reasons are redacted, since a library's error may quote the request URL,
-which holds the token.
+line works, even for a 4xx) or in a 5xx, a timeout or a network error (it does not). A 401
+is different: Telegram no longer takes the token (revoked with @BotFather), polling stops for
+good, and nothing heals it but a new token and a restart. Health reads the result; reasons are
+redacted, since a library's error may quote the request URL, which holds the token.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from http import HTTPStatus
 from typing import Any
 
 from telegram.error import TelegramError
 from telegram.request import HTTPXRequest, RequestData
 
+from daemon.logs import get_logger
 from jobs.base import Clock
 from stores.redaction import Redactor
+
+log = get_logger(__name__)
+
+REFUSED = "Telegram refused the token"
 
 
 @dataclass
@@ -48,6 +55,12 @@ class Link:
         self.failures_in_a_row += 1
         return self.failures_in_a_row == 1
 
+    def token_refused(self) -> None:
+        """Logged once; the bot stops sending until it is restarted with a token that works."""
+        if self.fatal is None:
+            self.fatal = REFUSED
+            log.error("bot.token_refused", note="check OPENCLAW_INFRA_TELEGRAM__TOKEN")
+
 
 class WatchedRequest(HTTPXRequest):
     """``HTTPXRequest`` that tells a ``Link`` how each request ended."""
@@ -69,7 +82,9 @@ class WatchedRequest(HTTPXRequest):
         except TelegramError as exc:
             self.link.failed(f"{type(exc).__name__}: {exc.message}")
             raise
-        if code >= 500:
+        if code == HTTPStatus.UNAUTHORIZED:
+            self.link.token_refused()
+        elif code >= 500:
             self.link.failed(f"Telegram answered HTTP {code}")
         else:
             self.link.ok()

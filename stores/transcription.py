@@ -90,7 +90,9 @@ def make_transcriber(config: TranscriptionConfig) -> Transcriber | None:
         )
     if config.model_path is None:
         raise TranscriptionUnavailable("transcription backend faster-whisper needs a model_path")
-    return LocalWhisperTranscriber(config.model_path, language=config.language)
+    return LocalWhisperTranscriber(
+        config.model_path, language=config.language, timeout_s=config.timeout_s
+    )
 
 
 class OpenAITranscriber:
@@ -159,12 +161,23 @@ class OpenAITranscriber:
             ) from None
 
 
+class Stopped(Exception):
+    """The worker thread was told to stop between two segments."""
+
+
 class LocalWhisperTranscriber:
-    """faster-whisper in a worker thread; the model is loaded on first use and kept."""
+    """faster-whisper in a worker thread; the model is loaded on first use and kept.
+
+    A thread cannot be cancelled, so the work checks a flag between segments (faster-whisper
+    decodes lazily, segment by segment): a note that takes longer than ``timeout_s``, or a
+    daemon that is stopping, ends the thread within one segment instead of holding the exit.
+    """
 
     backend = "faster-whisper"
 
-    def __init__(self, model_path: Path, *, language: str | None = None) -> None:
+    def __init__(
+        self, model_path: Path, *, language: str | None = None, timeout_s: float = 120.0
+    ) -> None:
         if importlib.util.find_spec("faster_whisper") is None:
             raise TranscriptionUnavailable(
                 "faster-whisper is not installed (pip install faster-whisper)"
@@ -173,28 +186,48 @@ class LocalWhisperTranscriber:
             raise TranscriptionUnavailable(f"no faster-whisper model at {model_path}")
         self.model_path = model_path
         self.language = language
+        self.timeout_s = timeout_s
         self._model: Any = None
         self._lock = threading.Lock()
+        self._closing = threading.Event()
 
     def __repr__(self) -> str:
         return f"LocalWhisperTranscriber({str(self.model_path)!r})"
 
     async def aclose(self) -> None:
+        self._closing.set()
         self._model = None
 
     async def transcribe(
         self, audio: bytes, *, filename: str = "voice.ogg", mime: str = "audio/ogg"
     ) -> TranscriptionResult:
-        return await asyncio.to_thread(self._transcribe, audio)
+        stop = threading.Event()
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return await asyncio.to_thread(self._transcribe, audio, stop)
+        except TimeoutError:
+            raise TranscriptionError(
+                f"the voice note took longer than {self.timeout_s:g} s to transcribe"
+            ) from None
+        except Stopped:
+            raise TranscriptionError("transcription stopped: the daemon is stopping") from None
+        finally:
+            stop.set()  # on a timeout or a cancel: the thread ends at the next segment
 
-    def _transcribe(self, audio: bytes) -> TranscriptionResult:
+    def _transcribe(self, audio: bytes, stop: threading.Event) -> TranscriptionResult:
         with self._lock:
             if self._model is None:
                 module = importlib.import_module("faster_whisper")
                 self._model = module.WhisperModel(str(self.model_path))
             segments, info = self._model.transcribe(io.BytesIO(audio), language=self.language)
-            text = " ".join(segment.text.strip() for segment in segments).strip()
-        return TranscriptionResult(text, info.language, float(info.duration), self.backend)
+            texts = []
+            for segment in segments:
+                if stop.is_set() or self._closing.is_set():
+                    raise Stopped
+                texts.append(segment.text.strip())
+        return TranscriptionResult(
+            " ".join(texts).strip(), info.language, float(info.duration), self.backend
+        )
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -192,3 +192,24 @@ async def test_alerts_reach_the_allowed_chats_within_the_rate_limit(
         assert not tg.find("sendMessage", lambda c: "beta" in c.text)
         clock.offset = timedelta(hours=1)
         await settle(lambda: tg.find("sendMessage", lambda c: "beta" in c.text))
+
+
+async def test_a_chat_that_refuses_alerts_is_left_alone_for_an_hour(
+    root: Path, tg: FakeTelegram
+) -> None:
+    clock = Clock()
+    env = {"OPENCLAW_INFRA_TELEGRAM__ALERT_FAILURES": "1"}
+    async with supervised(root, tg, clock=clock, env=env) as sup:
+        bot = bot_of(sup)
+        tg.fail("sendMessage", Failure(403, description="Forbidden: bot was blocked by the user"))
+        run_id = sup.run_log.start_run("alpha", RunTrigger.SCHEDULE, clock(), None)
+        sup.run_log.finish_run(run_id, RunStatus.FAILED, clock(), error_message="oops")
+        await settle(lambda: tg.find("sendMessage", lambda c: c.error is not None))
+        for _ in range(3):
+            await bot.alerts.check()
+        assert len(tg.calls_of("sendMessage")) == 1, "no asking a refusing chat every check"
+        assert bot.alerts.active == {"job:alpha": False}
+        clock.offset = timedelta(hours=1)
+        await bot.alerts.check()
+        sent = await settle(lambda: tg.find("sendMessage", lambda c: c.error is None))
+        assert sent.text == "❌ alpha failed: oops"

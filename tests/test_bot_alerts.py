@@ -164,3 +164,37 @@ async def test_a_jobs_own_alert_is_sent_once_per_window(run_log: RunLog) -> None
     clock.now += timedelta(hours=1)
     await alerts.notify("quota", "LLM budget 95% used")
     assert line.sent == ["LLM budget 90% used", "LLM budget 95% used"]
+
+
+async def test_a_recovery_held_back_or_undelivered_is_sent_later(run_log: RunLog) -> None:
+    alerts, line, clock = await _alerts(run_log, failures_in_a_row=1, limit=2)
+    _run(run_log, "sync", RunStatus.FAILED, T0)
+    _run(run_log, "backup", RunStatus.FAILED, T0)
+    await alerts.check()
+    assert len(line.sent) == 2
+    _run(run_log, "sync", RunStatus.SUCCESS, T0)
+    _run(run_log, "backup", RunStatus.SUCCESS, T0)
+    await alerts.check()
+    assert len(line.sent) == 2, "the limit holds the recoveries back"
+    clock.now += timedelta(hours=1)
+    line.up = False
+    await alerts.check()
+    line.up = True
+    await alerts.check()
+    assert sorted(line.sent[2:]) == ["✅ backup succeeded again", "✅ sync succeeded again"]
+    assert alerts.active == {}
+
+
+async def test_a_condition_back_before_its_recovery_went_out_sends_neither(
+    run_log: RunLog,
+) -> None:
+    alerts, line, clock = await _alerts(run_log, failures_in_a_row=1, limit=1)
+    _run(run_log, "sync", RunStatus.FAILED, T0)
+    await alerts.check()
+    _run(run_log, "sync", RunStatus.SUCCESS, T0)
+    _run(run_log, "sync", RunStatus.FAILED, T0)
+    await alerts.check()
+    clock.now += timedelta(hours=1)
+    await alerts.check()
+    assert line.sent == ["❌ sync failed: boom <b>"], "still failing, as far as the person knows"
+    assert alerts.active == {"job:sync": True}

@@ -110,3 +110,17 @@ async def test_a_refused_token_is_reported_and_never_logged(root: Path) -> None:
     assert TOKEN not in captured
     assert TOKEN.partition(":")[2] not in captured
     assert len(other.calls_of("getMe")) == 1, "no retrying a refused token"
+
+
+async def test_a_token_revoked_while_running_stops_sending_and_degrades_health(
+    root: Path, tg: FakeTelegram
+) -> None:
+    async with supervised(root, tg) as sup:
+        bot = bot_of(sup)
+        assert _bot_check(await sup.api.call("health", {}))["status"] == "ok"
+        tg.token = "987654321:AAtheTokenWasRevokedAndReplaced_012345"  # revoked with @BotFather
+        await settle(lambda: bot.link.fatal, what="the revoked token to be seen")
+        assert not bot.link.up, "nothing is sent on a token Telegram refuses"
+        check = _bot_check(await sup.api.call("health", {}))
+        assert check["detail"] == "Telegram refused the token; fix it and restart"
+        assert (await sup.api.call("status", {}))["scheduler"] == "running"

@@ -143,3 +143,6 @@ def test_a_recommendation_is_one_message_however_long() -> None:
     shown = parse_html(text)
     assert shown.startswith("💡 Sleep <earlier>\n\nzzz & zzz")
     assert shown.endswith("…\n\nfrom synthesize")
+    long_title = recommendation_html("<&> " * 3000, "the body", "synthesize")
+    assert len(long_title) <= MAX_MESSAGE, "a title is clipped, not a reason to fail the send"
+    assert parse_html(long_title).endswith("…\n\nthe body\n\nfrom synthesize")
