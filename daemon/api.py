@@ -219,7 +219,8 @@ def _first_problem(method: str, exc: ValidationError) -> str:
         return f"{method}: unknown parameter {where!r}"
     if error["type"] == "string_pattern_mismatch":
         return f"{method}: {where} must be a job name (lower-case letters, digits, '-', '_')"
-    return f"{method}: {where}: {error['msg']}"
+    message = str(error["msg"]).removeprefix("Value error, ")  # our own validators' words
+    return f"{method}: {where}: {message}"
 
 
 def _iso(value: datetime | None) -> str | None:

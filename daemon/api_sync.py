@@ -40,7 +40,7 @@ AGENT_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
 def _agent_id(value: str) -> str:
-    if not re.match(AGENT_ID, value):
+    if not re.fullmatch(AGENT_ID, value):
         raise ValueError(f"not an agent id: {value!r}")
     return value
 
@@ -51,10 +51,18 @@ def _signal_id(value: str) -> str:
     return value
 
 
+def _words(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is blank")
+    return value
+
+
 #: Checked by a validator, not ``pattern=``: the API's generic message for a pattern speaks of
 #: job names.
 AgentId = Annotated[str, AfterValidator(_agent_id)]
 SignalId = Annotated[str, AfterValidator(_signal_id)]
+#: Free text that must say something: whitespace alone would be stored as an empty note.
+Words = Annotated[str, AfterValidator(_words)]
 
 
 class _Params(BaseModel):
@@ -65,7 +73,7 @@ class SignalAddParams(_Params):
     source: AgentId = Field(alias="from")
     to: list[str] = Field(min_length=1, max_length=64)
     kind: SignalKind
-    text: str = Field(min_length=1, max_length=2000)
+    text: Words = Field(min_length=1, max_length=2000)
     priority: SignalPriority = SignalPriority.NORMAL
     expires: str | None = Field(None, max_length=64, description="3d, a date or time, never")
 
@@ -102,8 +110,8 @@ class PrioritiesParams(_Params):
 
 class MistakeAddParams(_Params):
     agent: AgentId
-    text: str = Field(min_length=1, max_length=4000)
-    lesson: str | None = Field(None, min_length=1, max_length=4000)
+    text: Words = Field(min_length=1, max_length=4000)
+    lesson: Words | None = Field(None, min_length=1, max_length=4000)
 
 
 class MistakeListParams(_Params):
@@ -148,6 +156,11 @@ class SyncMethods:
         if targets == (params.source,):
             raise BadRequest(f"signal.add: {params.source} would be signalling itself")
         expires_at = _expiry(params.expires, now, self.sup.settings.zone)
+        if expires_at is not None and expires_at <= now:
+            raise BadRequest(
+                f"signal.add: expires {params.expires!r} is already past; give a later date"
+                " or a duration like 3d"
+            )
         signal = new_signal(
             source=params.source,
             targets=targets,
@@ -232,7 +245,8 @@ class SyncMethods:
     async def _collect(self, now: datetime) -> list[str]:
         agents = [a for a in await self._agents() if a.workspace.is_dir()]
         ttl = self.sup.job_context.sync.signal_ttl
-        collected = await asyncio.to_thread(collect, self.signals, agents, now, ttl)
+        zone = self.sup.settings.zone
+        collected = await asyncio.to_thread(collect, self.signals, agents, now, ttl, zone)
         for problem in collected.problems:
             log.warning("signal.skipped", where=problem.where, problem=problem.detail)
         return [str(p) for p in collected.problems]

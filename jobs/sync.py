@@ -118,7 +118,7 @@ class DailySync:
     async def gather_inputs(self) -> None:
         ctx = self.ctx
         collected = await asyncio.to_thread(
-            collect, self.signals, self.present, self.now, ctx.sync.signal_ttl
+            collect, self.signals, self.present, self.now, ctx.sync.signal_ttl, ctx.tz
         )
         self.report.signals_collected = collected.added
         self.report.problems = [str(p) for p in collected.problems]
@@ -129,8 +129,8 @@ class DailySync:
                 added, _ = await asyncio.to_thread(scan_new, ctx.mistakes, agent, self.now)
                 self.report.mistakes_found += added
         if ctx.feedback is not None:
-            since = day_bounds(self.day - _ONE_DAY, ctx.tz)[0]
-            self._feedback = await asyncio.to_thread(feedback_notes, ctx.feedback, since)
+            since, until = day_bounds(self.day - _ONE_DAY, ctx.tz)  # yesterday's answers
+            self._feedback = await asyncio.to_thread(feedback_notes, ctx.feedback, since, until)
         yesterday = self.day - _ONE_DAY
         for agent in self.home.agents:
             self._summaries[agent.id] = await asyncio.to_thread(

@@ -102,10 +102,10 @@ def yesterday_of(agent: Agent, day: date, tz: tzinfo, memory: MemoryStore) -> Ag
     return AgentSummary(agent.id, agent.name, _clip("\n\n".join(c.text for c in chunks)), "memory")
 
 
-def feedback_notes(feedback: FeedbackStore, since: datetime) -> list[FeedbackNote]:
-    """Blocking: every answer given since ``since``, with the recommendation's title."""
+def feedback_notes(feedback: FeedbackStore, since: datetime, until: datetime) -> list[FeedbackNote]:
+    """Blocking: every answer given in [since, until), with the recommendation's title."""
     notes = []
-    for entry in feedback.feedback_since(since):
+    for entry in feedback.feedback_since(since, until):
         rec = feedback.get(entry.recommendation_id)
         if rec is not None:
             notes.append(FeedbackNote(rec.id, rec.title, entry.choice, entry.at, rec.source_job))

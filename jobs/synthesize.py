@@ -150,7 +150,7 @@ class Synthesize:
         if not week:
             return []
         vectors = await asyncio.to_thread(self.memory.embedder.embed, [m.text for m in week])
-        groups = cluster(vectors, self.ctx.synthesis.similarity)
+        groups = await asyncio.to_thread(cluster, vectors, self.ctx.synthesis.similarity)
         patterns = []
         for number, group in enumerate(groups, 1):
             rest = [week[i] for i in group.members if i != group.representative]
@@ -263,7 +263,7 @@ class Synthesize:
         feedback = self.ctx.feedback
         if feedback is None:
             return []
-        notes = await asyncio.to_thread(feedback_notes, feedback, self.start)
+        notes = await asyncio.to_thread(feedback_notes, feedback, self.start, self.end)
         linked = await asyncio.to_thread(self.mistakes.recommendation_agents)
         return [
             n

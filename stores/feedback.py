@@ -327,11 +327,13 @@ class FeedbackStore:
             by_source={row["source_job"]: row["n"] for row in sources},
         )
 
-    def feedback_since(self, when: datetime) -> list[FeedbackEntry]:
-        """Every answer from ``when`` on, oldest first: what the weekly synthesis reads."""
+    def feedback_since(self, when: datetime, until: datetime | None = None) -> list[FeedbackEntry]:
+        """Every answer from ``when`` on (and before ``until``), oldest first: what the daily
+        sync and the weekly synthesis read, each its own window so none is counted twice."""
         with self._lock:
             rows = self._conn.execute(
-                "SELECT * FROM feedback WHERE at >= ? ORDER BY at, id", (_iso(when),)
+                "SELECT * FROM feedback WHERE at >= ? AND (? IS NULL OR at < ?) ORDER BY at, id",
+                (_iso(when), _iso(until), _iso(until)),
             ).fetchall()
         return [
             FeedbackEntry(

@@ -14,6 +14,10 @@ rest are kept. A last line without its newline is still being written and waits 
 read. Where the read stopped (byte offset, line number, which file it was) is kept with the
 signals, so a line is read once; a file truncated or replaced is read again from the start, and
 the stable ids keep what was already stored from being stored twice.
+
+A line's id is the agent's own ``id``, or else its words and which occurrence of those words in
+the file it is: the same warning appended again a week later is a new signal (the first may be
+closed by then), while a file rewritten with the same lines gives the same ids.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import json
 import os
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import IO, Any
 
@@ -90,7 +94,11 @@ class Collected:
 
 
 def collect(
-    store: SignalStore, agents: Sequence[Agent], now: datetime, ttl: timedelta = DEFAULT_TTL
+    store: SignalStore,
+    agents: Sequence[Agent],
+    now: datetime,
+    ttl: timedelta = DEFAULT_TTL,
+    zone: tzinfo = UTC,
 ) -> Collected:
     """Blocking: what every agent's drop file gained since the last read, into ``store``."""
     known = [a.id for a in agents]
@@ -99,7 +107,7 @@ def collect(
     for agent in agents:
         state = store.drop_state(agent.id)
         read = read_drop_file(
-            agent.workspace, agent.id, state, known_agents=known, now=now, ttl=ttl
+            agent.workspace, agent.id, state, known_agents=known, now=now, ttl=ttl, zone=zone
         )
         added += store.add_from_drop(agent.id, read.signals, read.state, now)
         lines += read.lines
@@ -123,7 +131,10 @@ class _Reading:
     known: Collection[str]
     now: datetime
     ttl: timedelta
+    zone: tzinfo = UTC
     signals: list[CrossAgentSignal] = field(default_factory=list)
+    #: Lines without an id: how often each one's words were read in this file so far.
+    seen: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
     def line(self, raw: bytes, line_no: int) -> None:
@@ -157,9 +168,7 @@ class _Reading:
         created = line.created or self.now
         if created.tzinfo is None:
             raise ValueError("'created' has no time zone")
-        expires = _expiry(line.expires, created) if line.expires else None
-        # The agent's own id, or the line's words: the same line read again is the same signal.
-        key = line.id or json.dumps(data, sort_keys=True, ensure_ascii=False)
+        expires = _expiry(line.expires, created, self.zone) if line.expires else None
         return new_signal(
             source=self.agent,
             targets=targets,
@@ -170,8 +179,15 @@ class _Reading:
             expires_at=expires,
             ttl=None if line.expires else self.ttl,
             origin=str(self.path),
-            id=signal_id("drop", self.agent, key),
+            id=signal_id("drop", self.agent, line.id or self._occurrence(data)),
         )
+
+    def _occurrence(self, data: Any) -> str:
+        words = json.dumps(data, sort_keys=True, ensure_ascii=False)
+        digest = hashlib.sha256(words.encode()).hexdigest()[:16]
+        nth = self.seen.get(digest, 0)
+        self.seen[digest] = nth + 1
+        return f"{words}#{nth}" if nth else words
 
 
 def read_drop_file(
@@ -182,10 +198,12 @@ def read_drop_file(
     known_agents: Collection[str],
     now: datetime,
     ttl: timedelta = DEFAULT_TTL,
+    zone: tzinfo = UTC,
 ) -> DropRead:
-    """The signals added to ``agent``'s drop file since ``state`` (all of them if None)."""
+    """The signals added to ``agent``'s drop file since ``state`` (all of them if None).
+    A date or a time without a zone in ``expires`` is read in ``zone``."""
     path = workspace / DROP_FILE
-    reading = _Reading(path, agent, sorted(known_agents), now, ttl)
+    reading = _Reading(path, agent, sorted(known_agents), now, ttl, zone)
     try:
         with path.open("rb") as handle:
             after, lines = _read(handle, state, reading)
@@ -224,6 +242,7 @@ def _read(
         "head_size": min(HEAD_BYTES, info.st_size),
         "offset": offset,
         "line_no": line_no,
+        "seen": reading.seen,
     }
     return after, lines
 
@@ -241,6 +260,7 @@ def _resume(
     same = (state.get("device"), state.get("inode")) == (info.st_dev, info.st_ino)
     unchanged = same and info.st_size >= state["offset"]
     if unchanged and _head(handle, int(state.get("head_size", 0))) == state.get("head"):
+        reading.seen = dict(state.get("seen", {}))
         return int(state["offset"]), int(state["line_no"])
     where = str(reading.path)
     detail = "truncated or replaced; read again from the start"
@@ -272,9 +292,9 @@ def _next_line(handle: IO[bytes]) -> tuple[bytes | None, int]:
     return None, 0
 
 
-def _expiry(value: str, created: datetime) -> datetime | None:
+def _expiry(value: str, created: datetime, zone: tzinfo) -> datetime | None:
     try:
-        return parse_expiry(value, created)
+        return parse_expiry(value, created, zone)
     except ValueError:
         raise ValueError(f"expires: not a duration, date or time: {value!r}") from None
 

@@ -176,6 +176,7 @@ def test_a_drop_file_is_read_line_by_line_and_bad_lines_are_named(tmp_path: Path
         f"{path}:5": (ProblemKind.BAD_ENTRY, "'from' is 'main', but this is 'work''s workspace"),
         f"{path}:6": (ProblemKind.BAD_ENTRY, "unknown field 'colour'"),
     }
+    assert problems[f"{path}:2"][1].startswith("not JSON: ")
     assert problems[f"{path}:3"][1].startswith("kind: Input should be")
     assert read.state is not None
     assert read.state["line_no"] == 9
@@ -216,6 +217,41 @@ def test_a_rewritten_drop_file_is_read_again_without_duplicates(
     assert again.added == 1
     assert [p.kind for p in again.problems] == [ProblemKind.FILE_REPLACED]
     assert len(store.signals(NOW, include_closed=True)) == 2
+
+
+def test_the_same_line_appended_again_later_is_a_new_signal(
+    tmp_path: Path, store: SignalStore
+) -> None:
+    writer = _home(tmp_path)
+    warning = {"to": "main", "kind": "warning", "text": "CI is red", "expires": "1d"}
+    path = _drop(writer, "coding", warning)
+    agents = list(discover(writer.home).agents)
+    assert collect(store, agents, NOW).added == 1
+    later = NOW + timedelta(days=14)  # the first one has expired
+    _drop(writer, "coding", warning)
+    assert collect(store, agents, later).added == 1, "red again is news again"
+    assert [s.created_at for s in store.signals(later, to="main")] == [later]
+    # Rewritten whole with the same two lines (a new file): nothing is new.
+    path.write_text(path.read_text())
+    assert collect(store, agents, later + timedelta(minutes=1)).added == 0
+
+
+def test_a_drop_file_date_ends_at_midnight_where_the_person_is(tmp_path: Path) -> None:
+    writer = _home(tmp_path)
+    _drop(
+        writer,
+        "work",
+        {"to": "main", "kind": "fact", "text": "Offsite week", "expires": "2026-03-12"},
+        {"to": "main", "kind": "fact", "text": "Call", "expires": "2026-03-11T09:30"},
+    )
+    zone = ZoneInfo("America/Los_Angeles")
+    read = read_drop_file(
+        writer.workspace("work"), "work", None, known_agents=AGENTS, now=NOW, zone=zone
+    )
+    assert [s.expires_at for s in read.signals] == [
+        datetime(2026, 3, 13, 7, 0, tzinfo=UTC),  # midnight in Los Angeles (PDT from 8 March)
+        datetime(2026, 3, 11, 16, 30, tzinfo=UTC),
+    ]
 
 
 def test_without_a_drop_file_nothing_happens(tmp_path: Path, store: SignalStore) -> None:
@@ -357,6 +393,13 @@ def test_signal_and_priorities_commands(root: Path) -> None:
         code, _, err = run(*fact)
         assert code == 10
         assert "expires: not an age, date or time: 'soon'" in err
+        code, _, err = run(*fact[:-3], "--expires", "2020-01-01", "x")
+        assert code == 10
+        assert "expires '2020-01-01' is already past" in err
+        code, _, err = run(*fact[:-3], "   ")
+        assert (code, "text: is blank" in err) == (10, True), err
+        code, _, err = run("mistake", "add", "--agent", "main", " \t ")
+        assert (code, "text: is blank" in err) == (10, True), err
         code, _, err = run(
             *["signal", "add", "--from", "work", "--to", "work", "--kind", "fact", "x"]
         )

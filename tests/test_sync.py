@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -194,6 +195,17 @@ async def test_each_agent_gets_its_digest(world: World) -> None:
     assert "Draft the Q3 summary" not in work.split("### Signals")[1].split("### Priorities")[0]
     assert memory_md.read_bytes() == before
     assert world.note("main").read_text().startswith("# Daily sync 2026-03-11\n\n<!-- ")
+
+
+async def test_the_day_is_the_persons_day_not_utcs(world: World) -> None:
+    tokyo = ZoneInfo("Asia/Tokyo")
+    now = datetime(2026, 3, 10, 16, 0, tzinfo=UTC)  # 01:00 on the 11th in Tokyo
+    await run(replace(world.ctx(now), tz=tokyo))
+    main = read_digest(world.writer.workspace("main"), "sync", date(2026, 3, 11))
+    assert main is not None, "dated by the day where the person is"
+    assert main.startswith("## Juniper (main), 2026-03-11")
+    assert "### Yesterday in the other agents (2026-03-10)" in main
+    assert read_digest(world.writer.workspace("main"), "sync", date(2026, 3, 10)) is None
 
 
 async def test_the_digests_are_memories_and_survive_a_reset(world: World) -> None:

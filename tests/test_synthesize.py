@@ -290,6 +290,30 @@ def _answered(world: World, rec_id: str, title: str, choice: Choice, agent: str)
     world.mistakes.link_recommendation(rec_id, [agent], "2026-03-09")
 
 
+async def test_an_answer_counts_in_one_week_only(world: World) -> None:
+    fb = world.feedback
+    for rec_id, title, answered in (
+        ("wk-a", "Keep replies short", NOW - timedelta(days=3)),
+        ("wk-b", "Use more emoji", NOW - timedelta(hours=1)),  # the run's own day
+    ):
+        fb.add_recommendation(title, "...", "synthesize", NOW - timedelta(days=7), id=rec_id)
+        fb.start_delivery(rec_id, NOW - timedelta(days=7))
+        fb.record_choice(rec_id, 1, Choice.USEFUL, 1, answered)
+        world.mistakes.link_recommendation(rec_id, ["main"], "2026-03-09")
+    await run(world.ctx())
+    note = world.note("main")
+    assert note is not None
+    assert "useful: Keep replies short; not useful: -" in note
+    next_week = NOW + timedelta(days=7)
+    slip = manual_mistake("main", "Sent the invoice twice", NOW + timedelta(days=2))
+    world.mistakes.add([slip], next_week)
+    await run(world.ctx(now=next_week))
+    workspace = world.h.home / "workspace"
+    later = read_digest(workspace, "weekly", next_week.date())
+    assert later is not None
+    assert "useful: Use more emoji; not useful: -" in later
+
+
 async def test_with_an_llm_lessons_and_recommendations_come_from_three_passes(
     world: World, fake: FakeAnthropic, llm: LLMClient
 ) -> None:
