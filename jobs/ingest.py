@@ -32,7 +32,7 @@ from stores.memory import MemoryStore
 from stores.memory_index import Write
 from stores.notes import list_notes, read_note
 from stores.openclaw_home import Agent, discover
-from stores.problems import Problem
+from stores.problems import Problem, ProblemKind
 from stores.transcript_entries import Names, Role
 from stores.transcripts import (
     JsonlCheckpoint,
@@ -132,7 +132,12 @@ class Ingest:
         self.ctx.progress.phase = "reading"
         self.ctx.progress.total = len(steps)
         for done, (agent, step) in enumerate(steps, 1):
-            step(agent)
+            try:
+                step(agent)
+            except Exception as exc:  # one source's failure must not stop the others for good
+                detail = f"{type(exc).__name__}: {exc}"[:300]
+                where = _step_name(agent, step)
+                self.report.problems.append(Problem(where, ProblemKind.SOURCE_FAILED, detail))
             self.ctx.progress.done = done
         self.report.agents = len(agents)
         self._embed()
@@ -313,3 +318,9 @@ def _names(agent: Agent) -> Names:
 
 def _session_source(agent_id: str, session_id: str) -> str:
     return f"{agent_id}:session:{session_id}"
+
+
+def _step_name(agent: Agent, step: Step) -> str:
+    if isinstance(step, partial) and "session" in step.keywords:
+        return str(step.keywords["session"].path)
+    return f"{agent.id}: {getattr(step, '__name__', 'step')}"

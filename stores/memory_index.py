@@ -8,6 +8,7 @@ transaction that stores the chunks it covers, so a crash never skips or duplicat
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -415,10 +416,10 @@ class MemoryIndex:
             ]
             self._delete(ids)
             self._conn.execute(f"DELETE FROM turns WHERE 1 = 1{scope}", args)
-            prefix = "" if agent is None else f"{agent}:"
-            self._conn.execute(
-                "DELETE FROM checkpoints WHERE source LIKE ? ESCAPE '\\'", (_like_prefix(prefix),)
-            )
+            # Only the reading positions: other jobs keep theirs here too (``summary:<agent>``).
+            sources = [r[0] for r in self._conn.execute("SELECT source FROM checkpoints")]
+            reading = [(src,) for src in sources if _is_reading_position(src, agent)]
+            self._conn.executemany("DELETE FROM checkpoints WHERE source = ?", reading)
             return ids
 
     def manual_chunks(self) -> list[Chunk]:
@@ -563,6 +564,16 @@ def _row_to_turn(r: sqlite3.Row) -> TurnRow:
         r["text"],
         r["source"],
     )
+
+
+#: Where ingest keeps its reading positions: ``<agent>:jsonl:<path>``, ``<agent>:sqlite``,
+#: ``<agent>:note:<path>`` and ``<agent>:session:<id>`` (agent ids hold no ':').
+_READING_POSITION = re.compile(r"^(?P<agent>[^:]+):(?:jsonl:|sqlite$|note:|session:)")
+
+
+def _is_reading_position(source: str, agent: str | None) -> bool:
+    match = _READING_POSITION.match(source)
+    return match is not None and (agent is None or match["agent"] == agent)
 
 
 def _like_prefix(prefix: str) -> str:

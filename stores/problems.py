@@ -28,6 +28,8 @@ class ProblemKind(StrEnum):
     OLD_SCHEMA = "old_schema"
     BAD_ROW = "bad_row"
     DATABASE_BUSY = "database_busy"
+    #: Reading one source failed in a way no rule above foresaw; the others were read.
+    SOURCE_FAILED = "source_failed"
 
 
 @dataclass(frozen=True)

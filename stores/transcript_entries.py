@@ -88,6 +88,8 @@ class EntryInterpreter:
     def interpret(self, entry: Mapping[str, Any]) -> Content | SkipReason:
         """Raises ``BadEntry`` for a message or summary without an id or a timestamp."""
         kind = entry.get("type")
+        if not isinstance(kind, str):
+            raise BadEntry(f"entry type is not a string: {kind!r}"[:200])
         if kind == "message":
             return self._message(entry)
         if kind in SUMMARY_TYPES:
@@ -204,8 +206,22 @@ def _content(entry: Mapping[str, Any], role: Role, speaker: str | None, text: st
         raise BadEntry(f"entry {entry_id} has no usable timestamp")
     parent = entry.get("parentId")
     return Content(
-        entry_id, parent if isinstance(parent, str) else None, timestamp, role, speaker, text
+        _utf8(entry_id),
+        _utf8(parent) if isinstance(parent, str) else None,
+        timestamp,
+        role,
+        _utf8(speaker) if speaker is not None else None,
+        _utf8(text),
     )
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _utf8(text: str) -> str:
+    """Lone surrogates (``\\ud83d``: text cut in the middle of an emoji by a JavaScript
+    writer) become U+FFFD: Python reads them from JSON, but SQLite cannot store them."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _text_of(content: Any) -> tuple[str, set[str]]:

@@ -34,8 +34,10 @@ _WINDOWS = (
     " FROM session_windows ORDER BY created_at, session_id"
 )
 _AFTER = " FROM transcript_events WHERE session_id = ? AND seq > ? ORDER BY seq"
-_EVENTS = "SELECT seq, event_json, NULL" + _AFTER
-_EVENTS_ZSTD = "SELECT seq, event_json, event_zstd" + _AFTER
+# As bytes: a row that is not UTF-8 is then one bad row for ``_decode`` to skip, instead of an
+# error from the cursor that would end the read of the whole database at that row.
+_EVENTS = "SELECT seq, CAST(event_json AS BLOB), NULL" + _AFTER
+_EVENTS_ZSTD = "SELECT seq, CAST(event_json AS BLOB), event_zstd" + _AFTER
 
 
 @dataclass(frozen=True)
@@ -174,15 +176,17 @@ class _SqliteReader:
 
     def _decode(self, text: Any, blob: Any, source: SqliteSource) -> dict[str, Any] | None:
         try:
-            if text is None and isinstance(blob, bytes):
+            if isinstance(blob, bytes) and blob:  # compressed: event_json may be '' beside it
                 with self._decompressor.stream_reader(blob) as stream:
                     data = stream.read(MAX_ROW_BYTES + 1)
                 if len(data) > MAX_ROW_BYTES:
                     reason, kind = SkipReason.OVERSIZED, ProblemKind.OVERSIZED_LINE
                     self.found.skip(source, reason, kind, "decompressed row too large")
                     return None
-                text = data.decode("utf-8")
-            entry = json.loads(text) if isinstance(text, str | bytes) else None
+                text = data
+            if isinstance(text, bytes):
+                text = text.decode("utf-8")
+            entry = json.loads(text) if isinstance(text, str) else None
         except (zstandard.ZstdError, UnicodeDecodeError, ValueError, RecursionError) as exc:
             detail = str(exc)[:200]
             self.found.skip(source, SkipReason.MALFORMED, ProblemKind.BAD_ROW, detail)

@@ -79,6 +79,10 @@ class TurnCollector:
         except BadEntry as exc:
             self.skip(source, SkipReason.MALFORMED, ProblemKind.BAD_ENTRY, str(exc))
             return
+        except Exception as exc:  # a shape nobody foresaw: it costs one entry, not the read
+            detail = f"unreadable entry ({type(exc).__name__}: {str(exc)[:200]})"
+            self.skip(source, SkipReason.MALFORMED, ProblemKind.BAD_ENTRY, detail)
+            return
         if isinstance(result, SkipReason):
             self.skipped[result] += 1
             kind = str(entry.get("type"))

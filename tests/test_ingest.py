@@ -288,6 +288,57 @@ def test_bad_lines_are_counted_with_their_place_and_the_rest_is_read(
     assert (again.turns, again.problems) == (0, [])  # reported once, not on every run
 
 
+def test_odd_shapes_cost_one_entry_and_never_stop_later_runs(
+    writer: OpenClawWriter, harness: Harness
+) -> None:
+    live = writer.new_session("main", T0)
+    live.user("Cut in the middle of an emoji CUT")
+    path = writer.write_legacy("main", MAIN_KEY, live)
+    # A lone surrogate, as a JavaScript writer leaves text cut in the middle of an emoji.
+    path.write_bytes(path.read_bytes().replace(b"emoji CUT", b"emoji \\ud83d"))
+    lines = len(live.entries)
+    with path.open("ab") as handle:
+        handle.write(b'{"type": [], "id": "x"}\n')  # a type that is not even a string
+    written = len(live.entries)
+    live.user("read after the odd ones")
+    _append(path, live.entries[written:])
+
+    report = harness.ingest()
+
+    assert _problems(report) == [(ProblemKind.BAD_ENTRY, f"{path}:{lines + 1}")]
+    texts = [t.text for t in harness.store.index.turns_between("main", 0, 2e9)]
+    assert texts == ["Cut in the middle of an emoji \ufffd", "read after the odd ones"]
+    live.user("and the next run goes on")
+    _append(path, live.entries[-1:])
+    assert harness.ingest().turns == 1
+    harness.assert_consistent()
+
+
+def test_a_source_that_fails_outright_leaves_the_others_read(
+    writer: OpenClawWriter, harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken, fine = writer.new_session("main", T0), writer.new_session("main", SAMPLE_TODAY)
+    _talk(broken, 2)
+    _talk(fine, 2, topic="harbour")
+    broken_path = writer.write_legacy("main", MAIN_KEY, broken)
+    writer.write_legacy("main", "agent:main:other", fine)
+    real = ingest.Ingest._jsonl
+
+    def failing(self: ingest.Ingest, agent: Any, *, session: Any) -> None:
+        if session.path == broken_path:
+            raise RuntimeError("disk said no")
+        real(self, agent, session=session)
+
+    monkeypatch.setattr(ingest.Ingest, "_jsonl", failing)
+    report = harness.ingest()
+    assert [(p.kind, p.where, p.detail) for p in report.problems] == [
+        (ProblemKind.SOURCE_FAILED, str(broken_path), "RuntimeError: disk said no")
+    ]
+    assert harness.turn_entries() == message_ids(fine.entries)
+    monkeypatch.setattr(ingest.Ingest, "_jsonl", real)
+    assert harness.ingest().turns == 2, "read once it works again"
+
+
 def test_a_ten_megabyte_line_does_not_stop_the_rest(
     writer: OpenClawWriter, harness: Harness
 ) -> None:
@@ -487,6 +538,10 @@ def test_forgotten_turns_do_not_come_back_with_the_next_turn(
 # --- crashes, rebuilds, settings ----------------------------------------------------------------
 
 
+class _Killed(BaseException):
+    """The process dying: no handler of the program's own runs (they catch ``Exception``)."""
+
+
 @pytest.mark.parametrize("crash_at", [1, 2, 3, 5])
 def test_a_crash_midway_loses_and_duplicates_nothing(
     sample: Harness, clean: Harness, monkeypatch: pytest.MonkeyPatch, crash_at: int
@@ -498,11 +553,11 @@ def test_a_crash_midway_loses_and_duplicates_nothing(
         nonlocal calls
         calls += 1
         if calls == crash_at:
-            raise OSError("killed before the SQLite commit")
+            raise _Killed("killed before the SQLite commit")
         apply(self, write, now)
 
     monkeypatch.setattr(MemoryIndex, "apply", crash_once)
-    with pytest.raises(OSError, match="killed"):
+    with pytest.raises(_Killed):
         sample.ingest()
     stored = set(sample.chunks())
     assert len(stored) < len(clean.chunks()), "the run stopped partway"
@@ -526,6 +581,8 @@ def test_a_rebuild_reads_everything_again_and_keeps_manual_memories(sample: Harn
     text = "the spare key is under the blue pot"
     memory = Chunk("manual:k", "manual", None, "manual:k", text, text)
     sample.store.write(Write(chunks=[memory]), SAMPLE_TODAY)
+    summarised = {"through": "2026-03-10T12:00:00+00:00", "days": ["2026-03-10"]}
+    sample.store.index.apply(Write(checkpoints={"summary:main": summarised}), SAMPLE_TODAY)
     before = sample.chunks()
 
     report = sample.ingest(rebuild=True)
@@ -535,6 +592,7 @@ def test_a_rebuild_reads_everything_again_and_keeps_manual_memories(sample: Harn
     sample.assert_consistent()
     (hit,) = sample.store.search(SearchQuery("spare key blue pot", k=1)).results
     assert hit.id == "manual:k"
+    assert sample.store.index.checkpoint("summary:main") == summarised, "summarize's own state"
 
 
 def test_new_window_settings_rechunk_from_stored_turns(

@@ -113,6 +113,44 @@ def test_a_damaged_row_is_reported_and_the_rest_read(root: Path) -> None:
     assert read.skipped[SkipReason.MALFORMED] == 2
 
 
+def test_rows_no_reader_foresaw_cost_one_row_each(root: Path) -> None:
+    writer = OpenClawWriter(root)
+    chain = _chain(writer)
+    db = writer.write_sqlite("work", KEY, chain, compress=True)
+    first = chain[0].session_id
+    with sqlite3.connect(db) as conn:
+        # Compressed, with '' (not NULL) beside it, as a NOT NULL column would hold.
+        conn.execute(
+            "UPDATE transcript_events SET event_json = '' WHERE session_id = ? AND seq = 2",
+            (first,),
+        )
+        conn.execute(  # text that is not UTF-8: the cursor itself would fail on it
+            "UPDATE transcript_events SET event_json = CAST(x'7b22ff22' AS TEXT),"
+            " event_zstd = NULL WHERE session_id = ? AND seq = 3",
+            (first,),
+        )
+        conn.execute(
+            "UPDATE transcript_events SET event_json = '{\"type\": [1]}', event_zstd = NULL"
+            " WHERE session_id = ? AND seq = 4",
+            (first,),
+        )
+    conn.close()
+
+    read = _read(db)
+
+    assert [(p.kind, p.where) for p in read.problems] == [
+        (ProblemKind.BAD_ROW, f"{db}#{first}:3"),
+        (ProblemKind.BAD_ENTRY, f"{db}#{first}:4"),
+    ]
+    assert _texts(read) == [
+        "The quarterly report is due on the 5th.",  # read from event_zstd
+        "Noted: report due on the 5th.",
+        "Priya owns the revenue section.",
+        "Report due on the 5th; Priya has revenue.",
+        "Got it: Priya, revenue.",
+    ]
+
+
 def test_rows_added_between_reads_come_once(root: Path) -> None:
     writer = OpenClawWriter(root)
     chain = _chain(writer)
