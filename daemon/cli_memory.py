@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -47,7 +48,7 @@ def add_commands(sub: Any, out: argparse.ArgumentParser) -> None:
     p.add_argument("--id")
     p.add_argument("--agent")
     p.add_argument("--session")
-    p.add_argument("--path")
+    p.add_argument("--path", type=_absolute, help="a note file, as a path from here")
     action("stats", cmd_memory_stats, "what the memory store holds")
     p = action("reindex", cmd_memory_reindex, "rebuild the memory from the transcripts")
     p.add_argument("--agent", help="only this agent")
@@ -112,6 +113,11 @@ def cmd_memory_add(args: argparse.Namespace) -> int:
     data = call(args, "memory.add", params)
     emit(args, data, lambda d: print(f"remembered as {d['id']}"))
     return 0
+
+
+def _absolute(path: str) -> str:
+    """The daemon stores notes by absolute path: ``memory/x.md`` or ``~/...`` must match too."""
+    return os.path.abspath(os.path.expanduser(path))
 
 
 def cmd_memory_forget(args: argparse.Namespace) -> int:

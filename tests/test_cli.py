@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from daemon import __version__
+from daemon.cli import build_parser
 from daemon.paths import default_state_dir
 from jobs.registry import JOBS
 from tests.support import REPO, DaemonProcess, running_daemon
@@ -498,3 +499,15 @@ def test_other_json_commands_import_nothing_heavy(daemon: DaemonProcess, command
     assert code == 0
     json.loads(out)
     assert added & HEAVY == set()
+
+
+def test_forget_by_path_sends_the_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    parse = build_parser().parse_args
+    relative = parse(["memory", "forget", "--path", "memory/2026-03-10.md"])
+    assert relative.path == str(tmp_path / "memory" / "2026-03-10.md")
+    home = parse(["memory", "forget", "--path", "~/notes/x.md"])
+    assert home.path == str(tmp_path / "home" / "notes" / "x.md")
