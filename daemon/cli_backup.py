@@ -16,10 +16,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from daemon.cli_common import call, connect, emit, table, when
 from daemon.errors import EXIT_STATUS, BadRequest, Busy, ErrorCode, Forbidden, NotFound
+
+if TYPE_CHECKING:
+    from daemon.settings import Settings
 
 STATE_VAR = "OPENCLAW_INFRA_STATE_DIR"
 
@@ -165,12 +168,14 @@ def cmd_backup_restore(args: argparse.Namespace) -> int:
             f"{state_dir} is the daemon's state directory: use --force to restore there"
         )
     meter = _Meter()
-    result = _in_thread(lambda: _restore(args, config, state_dir, meter), meter, args)
+    result = _in_thread(lambda: _restore(args, config, state_dir, meter, settings), meter, args)
     emit(args, result, _render_restore)
     return 0 if result["ok"] else 1
 
 
-def _restore(args: argparse.Namespace, config: Any, state_dir: Path, meter: _Meter) -> Any:
+def _restore(
+    args: argparse.Namespace, config: Any, state_dir: Path, meter: _Meter, settings: Settings
+) -> Any:
     from datetime import UTC, datetime
 
     from stores.backup_crypto import Keys
@@ -180,6 +185,7 @@ def _restore(args: argparse.Namespace, config: Any, state_dir: Path, meter: _Met
     backup_dir = (args.backup_dir or config.dir).expanduser().absolute()
     backup = BackupDir(backup_dir).get(None if args.name == "latest" else args.name)
     keys = Keys(config.passphrase, config.key_file)
+    workspaces = _workspaces(settings) if args.force_workspaces else None
     if args.force:
         return restore_in_place(
             backup,
@@ -188,9 +194,21 @@ def _restore(args: argparse.Namespace, config: Any, state_dir: Path, meter: _Met
             backup_dir,
             meter,
             now=datetime.now(UTC),
-            workspaces_back=args.force_workspaces,
+            workspaces=workspaces,
         )
-    return restore_into(backup, keys, args.target, meter, workspaces_back=args.force_workspaces)
+    return restore_into(backup, keys, args.target, meter, workspaces=workspaces)
+
+
+def _workspaces(settings: Settings) -> dict[str, Path]:
+    """Where the agents' workspaces are now, found as the daemon's backup job finds them: the
+    files go there, never to paths named in the archive."""
+    from stores.backup_writeback import configured_workspaces
+
+    return configured_workspaces(
+        settings.resolved_openclaw_state_dir(),
+        profile=settings.openclaw_profile,
+        main_workspace=settings.workspace_path,
+    )
 
 
 def _in_thread(work: Callable[[], Any], meter: _Meter, args: argparse.Namespace) -> dict[str, Any]:

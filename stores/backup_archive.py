@@ -13,6 +13,7 @@ import hashlib
 import io
 import os
 import tarfile
+import threading
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import zstandard
 
 from stores.atomic import PRIVATE_FILE
 from stores.backup_crypto import DecryptFailed, DecryptingReader, EncryptingWriter
-from stores.backup_errors import BackupError
+from stores.backup_errors import BackupCancelled, BackupError
 from stores.backup_manifest import INSIDE, FileEntry
 
 CHUNK = 1 << 20
@@ -46,13 +47,25 @@ class Meter(Protocol):
     total: int | None
 
 
-def begin(meter: Meter, phase: str, total: int | None) -> Advance:
+def begin(
+    meter: Meter, phase: str, total: int | None, stop: threading.Event | None = None
+) -> Advance:
+    """The progress callback of one phase. It is called between files and between chunks, so
+    it is also where a worker thread learns that its run was cancelled (``stop``): asyncio can
+    cancel the await on a thread, never the thread itself."""
     meter.phase, meter.done, meter.total = phase, 0, total
 
     def advance(n: int) -> None:
         meter.done += n
+        stop_point(stop)
 
     return advance
+
+
+def stop_point(stop: threading.Event | None) -> None:
+    """Raise ``BackupCancelled`` if the run was cancelled; the callers' clean-up does the rest."""
+    if stop is not None and stop.is_set():
+        raise BackupCancelled("cancelled (the job's timeout or the daemon stopping)")
 
 
 def open_new(path: Path) -> BinaryIO:

@@ -9,8 +9,14 @@
 5. Rename the archive, record the verification, write the beside manifest: now it is listed.
 6. Apply retention.
 
-Any failure before 5 removes everything this run wrote (a full disk included) and says why; the
-earlier backups are never touched before 6, and 6 never removes the newest verified backup.
+Any failure up to and including 5 removes everything this run wrote (a full disk included) and
+says why; the earlier backups are never touched before 6, and 6 never removes the newest
+verified backup.
+
+A run is cancelled through ``stop`` (a ``threading.Event``; the job sets it when its await is
+cancelled, since asyncio cannot stop the thread itself): the progress callback checks it between
+files and chunks and raises ``BackupCancelled``, which removes what was written like any other
+failure, releases the writers and the directory's lock, and never reaches 5 or 6.
 """
 
 from __future__ import annotations
@@ -21,13 +27,23 @@ import importlib.metadata
 import platform
 import shutil
 import sqlite3
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from stores.backup_archive import Meter, OpenOutput, Written, begin, open_new, write_archive
+from stores.backup_archive import (
+    Advance,
+    Meter,
+    OpenOutput,
+    Written,
+    begin,
+    open_new,
+    stop_point,
+    write_archive,
+)
 from stores.backup_config import BackupConfig
 from stores.backup_crypto import Keys
 from stores.backup_errors import BackupError, DiskFull
@@ -82,23 +98,24 @@ def create_backup(
     open_output: OpenOutput = open_new,
     probe: bool = True,
     prune: bool = True,
+    stop: threading.Event | None = None,
 ) -> Created:
     repo = BackupDir(config.dir).ensure()
     keys = Keys(config.passphrase, config.key_file)
     with repo.locked(timeout=LOCK_WAIT_S):
         leftovers = repo.clean_leftovers()
         name = repo.new_name(now)
-        run = _Run(config, repo, keys, name, now)
+        run = _Run(config, repo, keys, name, now, stop=stop)
         try:
             created = run.make(sources, pause_writers, meter, open_output, probe)
         except OSError as exc:
             run.discard()
-            raise _failure(exc, repo, name) from exc
+            raise _failure(exc, repo, name, run.remains()) from exc
         except BaseException:
             run.discard()
             raise
         created.leftovers = leftovers
-        if prune:
+        if prune and not (stop is not None and stop.is_set()):
             meter.phase = "prune"
             created.pruned = repo.prune(config.retention, now)
     return created
@@ -106,9 +123,17 @@ def create_backup(
 
 class _Run:
     def __init__(
-        self, config: BackupConfig, repo: BackupDir, keys: Keys, name: str, now: datetime
+        self,
+        config: BackupConfig,
+        repo: BackupDir,
+        keys: Keys,
+        name: str,
+        now: datetime,
+        *,
+        stop: threading.Event | None = None,
     ) -> None:
         self.config = config
+        self.stop = stop
         self.repo = repo
         self.keys = keys
         self.name = name
@@ -137,7 +162,10 @@ class _Run:
             exclude=self.config.exclude,
         )
         snapshot = take_snapshot(
-            selection, self.staging, pause_writers, begin(meter, "snapshot", selection.total_bytes)
+            selection,
+            self.staging,
+            pause_writers,
+            self._begin(meter, "snapshot", selection.total_bytes),
         )
         manifest = self._manifest(selection, snapshot, list(sources.notes))
         timings["snapshot_ms"] = _since(began)
@@ -146,6 +174,7 @@ class _Run:
         shutil.rmtree(self.staging)
         check = self._check(beside, meter, probe)
         timings["verify_ms"] = _since(began) - timings["snapshot_ms"] - timings["archive_ms"]
+        stop_point(self.stop)  # the last moment a cancelled run can leave no backup behind
         backup = self.repo.commit(self.partial, beside, Verification(ok=True, at=self.now))
         return Created(backup, manifest, check, written.size, [], None, timings)
 
@@ -183,7 +212,7 @@ class _Run:
             manifest.files,
             compression=manifest.compression,
             recipients=recipients,
-            advance=begin(meter, "archive", manifest.total_bytes),
+            advance=self._begin(meter, "archive", manifest.total_bytes),
             open_output=open_output,
         )
         beside = Beside(
@@ -210,7 +239,7 @@ class _Run:
             self.partial,
             beside,
         )
-        advance = begin(meter, "verify", beside.data_bytes)
+        advance = self._begin(meter, "verify", beside.data_bytes)
         with self.repo.scratch(".verify-") as scratch:
             check = restore_and_check(candidate, self.keys, scratch, advance, probe=probe)
         if not check.ok:
@@ -220,23 +249,35 @@ class _Run:
             )
         return check
 
+    def _begin(self, meter: Meter, phase: str, total: int | None) -> Advance:
+        return begin(meter, phase, total, self.stop)
+
     def discard(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
         with contextlib.suppress(OSError):
             self.partial.unlink(missing_ok=True)
 
+    def remains(self) -> list[str]:
+        """What this run wrote that is still there after ``discard`` (a failed removal)."""
+        paths = (self.staging, self.partial, self.repo.path / self.archive)
+        return [p.name for p in paths if p.exists()]
 
-def _failure(exc: OSError, repo: BackupDir, name: str) -> BackupError:
+
+def _failure(exc: OSError, repo: BackupDir, name: str, remains: list[str]) -> BackupError:
     where = f" ({exc.filename})" if exc.filename else ""
+    kept = (
+        f"what it wrote ({', '.join(remains)}) could not be removed; the next backup removes it"
+        if remains
+        else "nothing of it was kept"
+    )
     if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         free = shutil.disk_usage(repo.path).free
         return DiskFull(
             f"backup {name} failed: no space left on the disk of {repo.path}"
-            f" ({free / 2**20:.0f} MiB free){where}; nothing of it was kept,"
-            " earlier backups are untouched"
+            f" ({free / 2**20:.0f} MiB free){where}; {kept}, earlier backups are untouched"
         )
     reason = exc.strerror or str(exc)
-    return BackupError(f"backup {name} failed: {reason}{where}; nothing of it was kept")
+    return BackupError(f"backup {name} failed: {reason}{where}; {kept}")
 
 
 def _version(package: str) -> str:

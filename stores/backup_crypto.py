@@ -13,6 +13,7 @@ pipe from a thread (and the reader drains one); an error on either side ends bot
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import io
 import os
@@ -24,11 +25,15 @@ from typing import Any, BinaryIO
 
 import pyrage  # type: ignore[import-untyped]  # no stubs; its API is four calls
 
-from stores.backup_errors import KeyProblem
+from stores.backup_errors import KeyDamaged, KeyProblem
 from stores.backup_manifest import Encryption
 
 PASSPHRASE_VAR = "OPENCLAW_INFRA_BACKUP__PASSPHRASE"  # noqa: S105 - a name, not a secret
 KEY_FILE_VAR = "OPENCLAW_INFRA_BACKUP__KEY_FILE"
+#: pyrage's word for an age file no given key opens. age cannot tell a wrong passphrase from a
+#: damaged stanza of the right one (both fail the same authenticated decryption); every other
+#: error (bad header, bad format, cut short) is damage.
+WRONG_PASSPHRASE = "Decryption failed"  # noqa: S105 - an error message, not a secret
 
 
 @dataclass(frozen=True)
@@ -59,23 +64,51 @@ class Keys:
         )
 
     def open(self, encryption: Encryption, name: str) -> list[Any]:
-        """Identities that open a backup, or ``KeyProblem`` saying what is wrong, in one line."""
+        """Identities that open a backup: the key file's, else the passphrase's. ``KeyProblem``
+        says in one line why the keys given do not open it; ``KeyDamaged``, that the backup's
+        own wrapped key is damaged. A key file that cannot be read is no reason to stop while
+        the passphrase may still open the backup."""
+        unusable = None
         if self.key_file is not None:
-            mine = [
-                i for i in self._file_identities() if str(i.to_public()) in encryption.recipients
-            ]
+            try:
+                mine = [
+                    i
+                    for i in self._file_identities()
+                    if str(i.to_public()) in encryption.recipients
+                ]
+            except KeyProblem as exc:
+                mine, unusable = [], str(exc)
             if mine:
                 return mine
         if encryption.wrapped_identity and self.passphrase:
-            sealed = base64.b64decode(encryption.wrapped_identity)
-            try:
-                plain = pyrage.passphrase.decrypt(sealed, self.passphrase)
-            except pyrage.DecryptError:
-                raise KeyProblem(
-                    f"wrong passphrase for backup {name}: {PASSPHRASE_VAR} does not open it"
-                ) from None
-            return [pyrage.x25519.Identity.from_str(plain.decode())]
+            return [self._unwrap(encryption.wrapped_identity, name, unusable)]
+        if unusable is not None:
+            hint = f" (or set {PASSPHRASE_VAR})" if encryption.wrapped_identity else ""
+            raise KeyProblem(f"backup {name} is encrypted and the {unusable}{hint}")
         raise KeyProblem(f"backup {name} is encrypted; {self._what_is_needed(encryption)}")
+
+    def _unwrap(self, wrapped: str, name: str, unusable: str | None) -> Any:
+        """The backup's own identity, out of the passphrase-wrapped copy in its manifest."""
+        assert self.passphrase
+        where = f"the passphrase-wrapped key in {name}.manifest.json"
+        try:
+            sealed = base64.b64decode(wrapped, validate=True)
+        except binascii.Error:
+            raise KeyDamaged(f"{where} is not base64: damaged or tampered") from None
+        try:
+            plain = pyrage.passphrase.decrypt(sealed, self.passphrase)
+        except pyrage.DecryptError as exc:
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if why != WRONG_PASSPHRASE:
+                raise KeyDamaged(f"{where} does not decrypt ({why}): damaged or tampered") from None
+            also = f"; and the {unusable}" if unusable else ""
+            raise KeyProblem(
+                f"wrong passphrase for backup {name}: {PASSPHRASE_VAR} does not open it{also}"
+            ) from None
+        try:
+            return pyrage.x25519.Identity.from_str(plain.decode())
+        except (UnicodeDecodeError, pyrage.IdentityError):
+            raise KeyDamaged(f"{where} holds no age identity: damaged or tampered") from None
 
     def _what_is_needed(self, encryption: Encryption) -> str:
         if self.key_file is not None:

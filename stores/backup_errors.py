@@ -25,3 +25,13 @@ class RestoreRefused(BackupError):
 
 class DiskFull(BackupError):
     pass
+
+
+class KeyDamaged(BackupError):
+    """The backup's passphrase-wrapped key does not decode: a fault of the backup (its beside
+    manifest), not of the keys given, so verify records it as a problem."""
+
+
+class BackupCancelled(BackupError):
+    """The run was cancelled (its timeout, the daemon stopping): the work stopped between two
+    files or chunks, removed what it had written and let the writers go."""

@@ -5,7 +5,8 @@ file; nothing is trusted that was not checked.
 
 Members are written only as regular files at normalised relative paths under the target
 (``state/``, ``workspaces/``, ``openclaw/``), created new (0600, directories 0700), never through
-a symlink: a crafted archive cannot write outside the target.
+a symlink: a crafted archive cannot write outside the target. Members whose paths collide
+(``state/a``, then ``state/a/b``) are a problem naming the one not written, not a crash.
 """
 
 from __future__ import annotations
@@ -22,11 +23,15 @@ from pydantic import ValidationError
 from stores.atomic import PRIVATE_DIR, PRIVATE_FILE
 from stores.backup_archive import CHUNK, Advance, read_archive
 from stores.backup_crypto import Keys
-from stores.backup_errors import BackupError
+from stores.backup_errors import BackupCancelled, BackupError, KeyDamaged
 from stores.backup_manifest import INSIDE, Beside, FileEntry, Manifest, sha256_hex
 from stores.backup_repo import BackupInfo
 
 ROOTS = frozenset({"state", "workspaces", "openclaw"})
+#: What writing a member raises when the archive's own paths collide (``state/a`` is a file and
+#: ``state/a/b`` follows): a fault of the archive, recorded against that file. Other OSErrors (a
+#: full disk while restoring) say nothing of the backup and stop the restore as they are.
+CLASHES = (FileExistsError, NotADirectoryError, IsADirectoryError)
 #: The inside manifest is read whole; a larger one is not ours.
 MANIFEST_LIMIT = 256 * 2**20
 
@@ -50,7 +55,11 @@ def extract(
         result.problems.append(backup.problem or f"{backup.beside_path.name}: unreadable")
         if beside is None:
             return result
-    identities = keys.open(beside.encryption, backup.name) if beside.encryption else None
+    try:
+        identities = keys.open(beside.encryption, backup.name) if beside.encryption else None
+    except KeyDamaged as exc:
+        result.problems.append(str(exc))
+        return result
     reader = _Reader(backup, beside, target, result, advance)
     try:
         read = read_archive(
@@ -59,6 +68,8 @@ def extract(
             identities=identities,
             visit=reader.visit,
         )
+    except BackupCancelled:
+        raise
     except BackupError as exc:
         result.problems.append(str(exc))
         return result
@@ -103,7 +114,14 @@ class _Reader:
             return
         assert data is not None
         self.seen.add(member.name)
-        size, digest = _write_new(self.target / member.name, data, self.advance)
+        try:
+            size, digest = _write_new(self.target / member.name, data, self.advance)
+        except CLASHES as exc:
+            self.result.problems.append(
+                f"{member.name}: clashes with another member of the archive"
+                f" ({exc.strerror or type(exc).__name__}); not extracted"
+            )
+            return
         self.result.files += 1
         self.result.bytes += size
         if (size, digest) != (entry.size, entry.sha256):

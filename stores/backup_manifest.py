@@ -3,9 +3,16 @@
 The inside manifest lists every file with its size and sha256, the versions that wrote it, where
 each part came from and what was left out and why. The beside manifest
 (``<name>.manifest.json``) is what ``list`` reads without opening the archive: the archive's own
-size and sha256, and, unless the backup is encrypted, the inside manifest itself. An encrypted
-backup's beside manifest names no file: only counts, the inside manifest's sha256 and the
-(passphrase-wrapped) key. Writing the beside manifest is the step that makes a backup exist.
+size and sha256, and, unless the backup is encrypted, the inside manifest itself. Writing the
+beside manifest is the step that makes a backup exist.
+
+An encrypted backup's beside manifest names no file: only counts, the inside manifest's sha256
+and the (passphrase-wrapped) key. The beside manifest is plain JSON next to the archive, often
+on a disk or in a cloud folder that is the reason for encrypting at all, and the file list says a
+lot on its own: agent ids, workspace paths (the user's name), dated notes, which databases
+exist. Encrypting the archive would hide little if the list lay beside it in the clear. So for
+an encrypted backup ``list`` shows counts and sizes only, and ``verify``/``restore`` read the
+list from inside the archive, after decrypting, and check it against the recorded sha256.
 """
 
 from __future__ import annotations

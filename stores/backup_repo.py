@@ -5,12 +5,17 @@ last, after the archive has been fsynced and renamed. Everything in progress has
 with a dot (``.staging-<name>/``, ``.<archive>.partial``, ``.verify-*/``), which ``list`` never
 shows. Whatever a killed backup left is removed by the next one, under the directory's lock.
 Scratch directories of a verify or restore drill carry their own lock while in use, so only
-those whose owner is gone are removed.
+those whose owner is gone are removed; a file whose name is not one of ours is never touched.
+
+The beside manifest is data read from disk, not trusted to name paths: its ``archive`` must be
+the name this backup's archive has (``archive_name``), or the backup is listed with a problem and
+only paths inside the directory derived from its own name are ever read or removed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -32,12 +37,25 @@ from stores.backup_manifest import (
     VERIFIED_SUFFIX,
     Beside,
     Verification,
+    archive_name,
 )
 from stores.retention import Plan, Point, plan
 
 LOCK = ".lock"
 SCRATCH_LOCK = ".owner.lock"
 ARCHIVE_SUFFIXES = (".tar.zst", ".tar.gz", ".tar.zst.age", ".tar.gz.age")
+
+_STEM = NAME.pattern.removeprefix("^").removesuffix("$")
+_ARCHIVE = "|".join(re.escape(s) for s in ARCHIVE_SUFFIXES)
+_OWN = "|".join(re.escape(s) for s in (BESIDE_SUFFIX, VERIFIED_SUFFIX))
+#: What a backup, verify or drill writes here while at work (``atomic_write_bytes`` names its
+#: temporary files ``.<target>.<random>.tmp``; ``tempfile.mkdtemp`` adds random letters).
+IN_PROGRESS = re.compile(
+    rf"^(?:\.staging-{_STEM}|\.(?:verify|drill)-[a-z0-9_]+"
+    rf"|\.{_STEM}(?:{_ARCHIVE})\.partial|\.{_STEM}(?:{_OWN})\.[a-z0-9_]+\.tmp)$"
+)
+#: A backup's files other than its beside manifest: leftovers when that manifest is missing.
+BACKUP_FILE = re.compile(rf"^(?P<name>{_STEM})(?:{_ARCHIVE}|{re.escape(VERIFIED_SUFFIX)})$")
 
 
 @dataclass(frozen=True)
@@ -126,8 +144,9 @@ class BackupDir:
                 self._archive_guess(name),
                 problem=f"{beside_path.name}: unreadable ({_first_line(exc)})",
             )
-        archive = self.path / beside.archive
-        problem = None if archive.is_file() else f"{beside.archive}: missing"
+        archive, problem = self._archive_of(name, beside)
+        if problem is None and not archive.is_file():
+            problem = f"{archive.name}: missing"
         if beside.name != name:
             problem = f"{beside_path.name}: names another backup ({beside.name})"
         return BackupInfo(
@@ -138,6 +157,17 @@ class BackupDir:
             beside,
             self._verification(name),
             problem,
+        )
+
+    def _archive_of(self, name: str, beside: Beside) -> tuple[Path, str | None]:
+        """The archive's path, always the expected name in this directory: a beside manifest
+        naming another (``../victim.txt``) would have prune delete, and verify read, that."""
+        expected = archive_name(name, beside.compression, beside.encryption is not None)
+        if beside.archive == expected:
+            return self.path / expected, None
+        return self.path / expected, (
+            f"{name}{BESIDE_SUFFIX}: names the archive {beside.archive!r}, not {expected};"
+            " damaged or tampered, that file is never read or removed"
         )
 
     def _archive_guess(self, name: str) -> Path:
@@ -182,13 +212,32 @@ class BackupDir:
 
     def commit(self, temp_archive: Path, beside: Beside, verification: Verification) -> BackupInfo:
         """Make a written and checked archive a backup: rename it, record its verification,
-        then write the beside manifest, the step after which it is listed."""
+        then write the beside manifest, the step after which it is listed. All or nothing: if a
+        step after the rename fails (a full disk), what it made is removed again, so that the
+        error can truthfully say that nothing of the backup was kept."""
         archive = self.path / beside.archive
         temp_archive.rename(archive)
-        self.record(beside.name, verification)
-        atomic_write_bytes(self.path / (beside.name + BESIDE_SUFFIX), beside.encoded())
-        fsync_dir(self.path)
-        return self.get(beside.name)
+        try:
+            self.record(beside.name, verification)
+            atomic_write_bytes(self.path / (beside.name + BESIDE_SUFFIX), beside.encoded())
+            fsync_dir(self.path)
+            return self.get(beside.name)
+        except BaseException:
+            self.forget(beside.name, archive)
+            raise
+
+    def forget(self, name: str, archive: Path) -> None:
+        """Remove a backup that is not complete: the manifest first, so it is never listed
+        without its archive. Best effort: what stays is removed as a leftover next time."""
+        for path in (
+            self.path / (name + BESIDE_SUFFIX),
+            archive,
+            self.path / (name + VERIFIED_SUFFIX),
+        ):
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            fsync_dir(self.path)
 
     def record(self, name: str, verification: Verification) -> None:
         atomic_write_bytes(
@@ -207,7 +256,10 @@ class BackupDir:
 
     def prune(self, retention: Retention, now: datetime, *, dry_run: bool = False) -> Plan:
         backups = self.backups()
-        decided = plan([Point(b.name, b.created_at, b.verified) for b in backups], retention, now)
+        points = [
+            Point(b.name, b.created_at, b.verified, readable=b.problem is None) for b in backups
+        ]
+        decided = plan(points, retention, now)
         if not dry_run:
             doomed = set(decided.remove)
             for backup in backups:
@@ -241,13 +293,11 @@ class BackupDir:
 
 
 def _is_leftover(path: Path, listed: set[str]) -> bool:
-    name = path.name
-    if name == LOCK:
-        return False
-    if name.startswith((".staging-", ".verify-", ".drill-")) or name.endswith((".partial", ".tmp")):
+    """Only names this module's writers give: the directory may hold files of others."""
+    if IN_PROGRESS.match(path.name):
         return True
-    stem = name.split(".")[0]
-    return bool(NAME.match(stem)) and stem not in listed
+    ours = BACKUP_FILE.match(path.name)
+    return ours is not None and ours["name"] not in listed
 
 
 def _remove_if_unowned(path: Path) -> bool:

@@ -11,14 +11,16 @@ the state directory first; only a copy that checks out replaces it. What it repl
 not deleted, to ``<state_dir>.before-restore-<time>``. The backup directory, the lock and the
 socket stay where they are.
 
-Workspaces go back to their original places only when asked (``--force-workspaces``, see
-``backup_writeback``).
+Workspaces go back into the agents' workspaces only when asked (``--force-workspaces``): the
+caller then passes where OpenClaw's configuration puts them now (``configured_workspaces``); see
+``backup_writeback``.
 """
 
 from __future__ import annotations
 
 import shutil
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,9 +63,11 @@ def restore_into(
     target: Path,
     meter: Meter,
     *,
-    workspaces_back: bool = False,
+    workspaces: Mapping[str, Path] | None = None,
     probe: bool = True,
 ) -> Restored:
+    """``workspaces`` (agent id -> its workspace now): given, the backup's workspace files are
+    written back there too, once the copy checks out."""
     target = target.expanduser().absolute()
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise RestoreRefused(f"{target} is not an empty directory; restore into a new one")
@@ -71,9 +75,9 @@ def restore_into(
     total = backup.beside.data_bytes if backup.beside else None
     check = restore_and_check(backup, keys, target, begin(meter, "restore", total), probe=probe)
     restored = Restored(check, target, target / "state")
-    if workspaces_back and check.ok and check.manifest is not None:
+    if workspaces is not None and check.ok and check.manifest is not None:
         meter.phase = "workspaces"
-        restored.workspaces = write_back(target, check.manifest, target / "replaced")
+        restored.workspaces = write_back(target, check.manifest, target / "replaced", workspaces)
     return restored
 
 
@@ -85,7 +89,7 @@ def restore_in_place(
     meter: Meter,
     *,
     now: datetime,
-    workspaces_back: bool = False,
+    workspaces: Mapping[str, Path] | None = None,
     probe: bool = True,
 ) -> Restored:
     state_dir = state_dir.expanduser().absolute()
@@ -109,9 +113,9 @@ def restore_in_place(
         aside = state_dir.with_name(f"{state_dir.name}.before-restore-{stamp}")
         _swap(state_dir, staged / "state", aside, backup_dir)
         result = Restored(restored.check, staged, state_dir, aside)
-        if workspaces_back and restored.check.manifest is not None:
+        if workspaces is not None and restored.check.manifest is not None:
             meter.phase = "workspaces"
-            result.workspaces = write_back(staged, restored.check.manifest, aside)
+            result.workspaces = write_back(staged, restored.check.manifest, aside, workspaces)
             if not result.workspaces.refused:  # all of them are back where they belong
                 shutil.rmtree(staged / "workspaces", ignore_errors=True)
         _tidy(staged)

@@ -9,8 +9,9 @@ databases kept aside as ``*.corrupt-*``, temporary files and symlinks. ``memory.
 Workspaces: files matching the include globs and none of the exclude globs, relative to the
 workspace (``*`` stays within a directory, ``**`` crosses them). Symlinks are never followed out
 of the workspace. A file that looks like a credential (``.env``, keys, ``auth-profiles.json``,
-anything under a ``credentials/`` directory) is never saved, even when a glob includes it; it is
-listed in the manifest as skipped.
+anything under a ``credentials/`` directory) is never saved, even when a glob includes it, nor
+is a symlink to one (judged by its target, not its own name); it is listed in the manifest as
+skipped.
 """
 
 from __future__ import annotations
@@ -211,14 +212,23 @@ def _workspace_file(
     source = path
     if reason is None and path.is_symlink():
         source = path.resolve()
-        if not source.is_relative_to(root.resolve()) or not source.is_file():
-            reason = "symlink leading out of the workspace"
+        reason = _link_reason(source, root.resolve())
     if reason is None and not source.is_file():
         reason = "not a regular file"
     if reason is not None:
         selection.skipped.append(Skipped(path=arcname, reason=reason))
         return
     selection.items.append(Item(arcname, source, "file", size=_size(source)))
+
+
+def _link_reason(target: Path, root: Path) -> str | None:
+    """Why a symlinked file is not saved: its name says nothing, what it points at decides
+    (``memory/x.md -> ../.env`` is the credential file under another name)."""
+    if not target.is_relative_to(root) or not target.is_file():
+        return "symlink leading out of the workspace"
+    rel = target.relative_to(root).as_posix()
+    why = credential_reason(rel)
+    return f"symlink to {rel}: {why}" if why else None
 
 
 def credential_reason(rel: str) -> str | None:

@@ -14,6 +14,7 @@ The archive is then built from the staging directory at leisure.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
@@ -34,6 +35,11 @@ Advance = Callable[[int], None]
 PauseWriters = Callable[[], AbstractContextManager[None]]
 
 NOT_OPEN = "the memory store is not open, so no writer could run: copied without a pause"
+#: How SQLite reports a write the disk refused: SQLITE_FULL for a full disk, an I/O error for a
+#: quota or a file size limit (EDQUOT, EFBIG); both mean the copy did not fit.
+DISK_REFUSED = frozenset(
+    {"SQLITE_FULL", "SQLITE_IOERR_WRITE", "SQLITE_IOERR_FSYNC", "SQLITE_IOERR_TRUNCATE"}
+)
 
 
 @dataclass
@@ -113,12 +119,18 @@ def copy_sqlite(source: Path, target: Path) -> None:
     """One consistent state of a database, even one being written, through a read-only
     connection; the copy is left in rollback-journal mode, self-contained (no -wal)."""
     os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE))
-    with (
-        contextlib.closing(read_only(source, timeout=30.0)) as src,
-        contextlib.closing(sqlite3.connect(target)) as dst,
-    ):
-        src.backup(dst)
-        dst.execute("PRAGMA journal_mode=DELETE")
+    try:
+        with (
+            contextlib.closing(read_only(source, timeout=30.0)) as src,
+            contextlib.closing(sqlite3.connect(target)) as dst,
+        ):
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode=DELETE")
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorname", None) in DISK_REFUSED:
+            # An OSError like any other full-disk write, so the backup reports it as one.
+            raise OSError(errno.ENOSPC, f"SQLite: {exc}", str(target)) from exc
+        raise
 
 
 def read_only(path: Path, *, timeout: float = 5.0, immutable: bool = False) -> sqlite3.Connection:

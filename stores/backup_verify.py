@@ -7,13 +7,14 @@ the Chroma copy opened in a subprocess (count, agreement with memory.sqlite, one
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from stores.backup_archive import Advance, Meter, begin
+from stores.backup_archive import Advance, Meter, begin, stop_point
 from stores.backup_checks import check_restored
 from stores.backup_crypto import Keys
 from stores.backup_extract import extract
@@ -89,13 +90,17 @@ def verify(
     *,
     probe: bool = True,
     prefix: str = ".verify-",
+    stop: threading.Event | None = None,
 ) -> CopyReport:
     """Check ``backup`` in scratch space of the backup directory and record the verdict (what
-    retention trusts). A missing key raises ``KeyProblem``: that says nothing of the backup."""
+    retention trusts). A missing key raises ``KeyProblem``: that says nothing of the backup.
+    Once ``stop`` is set (the run was cancelled) it raises ``BackupCancelled`` and records
+    nothing."""
     total = backup.beside.data_bytes if backup.beside else None
-    advance = begin(meter, "verify", total)
+    advance = begin(meter, "verify", total, stop)
     with repo.scratch(prefix) as scratch:
         report = restore_and_check(backup, keys, scratch, advance, probe=probe)
+    stop_point(stop)
     repo.record(backup.name, Verification(ok=report.ok, at=now, problems=report.problems[:20]))
     return report
 

@@ -1,4 +1,10 @@
-"""Putting restored workspace files back where they came from (``--force-workspaces``).
+"""Putting restored workspace files back into the agents' workspaces (``--force-workspaces``).
+
+Where an agent's workspace is comes from OpenClaw's configuration as it is now
+(``configured_workspaces``, the same discovery the backup job saves from), never from the
+archive: a manifest is data, and one that names ``/home/me/.ssh`` as a workspace must not make a
+restore write there. An agent of the backup that the configuration does not know is refused and
+reported; its files stay in the restored copy.
 
 Only files that are in the backup are written; nothing in a workspace is ever deleted. A file
 whose content already matches is left alone; one that differs is first copied aside (into the
@@ -10,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +25,7 @@ from stores.atomic import PRIVATE_DIR, PRIVATE_FILE, fsync_dir
 from stores.backup_manifest import Manifest
 from stores.backup_select import credential_reason
 from stores.backup_snapshot import CHUNK, file_sha256
+from stores.openclaw_home import discover
 
 
 @dataclass
@@ -37,19 +45,34 @@ class WriteBack:
         }
 
 
-def write_back(root: Path, manifest: Manifest, aside: Path) -> WriteBack:
-    """``root`` holds the restored archive layout; ``aside`` receives replaced files."""
+def configured_workspaces(
+    openclaw_home: Path, *, profile: str | None = None, main_workspace: Path | None = None
+) -> dict[str, Path]:
+    """Agent id -> its workspace, as OpenClaw's configuration in ``openclaw_home`` says now."""
+    home = discover(openclaw_home, profile=profile, main_workspace=main_workspace)
+    return {a.id: a.workspace.expanduser().absolute() for a in home.agents}
+
+
+def write_back(
+    root: Path, manifest: Manifest, aside: Path, workspaces: Mapping[str, Path]
+) -> WriteBack:
+    """``root`` holds the restored archive layout; ``aside`` receives replaced files;
+    ``workspaces`` maps agent ids to where their workspaces are now."""
     done = WriteBack()
+    unknown: set[str] = set()
     for entry in manifest.files:
         if not entry.path.startswith("workspaces/"):
             continue
         _, agent, rel = entry.path.split("/", 2)
-        home = manifest.sources.workspaces.get(agent)
-        reason = "no workspace recorded for it" if home is None else _unsafe(Path(home), rel)
-        if reason is not None or home is None:
+        home = workspaces.get(agent)
+        if home is None:
+            unknown.add(agent)
+            continue
+        reason = _unsafe(home, rel)
+        if reason is not None:
             done.refused.append(f"{entry.path}: {reason}")
             continue
-        dest = Path(home) / rel
+        dest = home / rel
         if dest.is_file() and file_sha256(dest)[0] == entry.sha256:
             done.unchanged += 1
             continue
@@ -61,6 +84,11 @@ def write_back(root: Path, manifest: Manifest, aside: Path) -> WriteBack:
         dest.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
         _replace(root / entry.path, dest)
         done.written.append(entry.path)
+    done.refused.extend(
+        f"workspaces/{agent}/: agent {agent} is not in the current OpenClaw configuration;"
+        f" nothing written (its files are in {root / 'workspaces' / agent})"
+        for agent in sorted(unknown)
+    )
     return done
 
 

@@ -10,6 +10,10 @@ first one it meets in each bucket until it has N buckets; buckets with no backup
 counted, so a machine that was off for a month keeps its old backups. A backup that failed
 verification fills no bucket. The newest verified backup is always kept, whatever the counts,
 and so is a backup stamped later than ``now`` (the clock went back; it cannot be judged).
+
+A failed backup is removed only when a newer backup is verified: until then the newest readable
+one (its manifest read, its archive there) is kept even if it failed, because a backup with one
+damaged file still restores the others, which beats having none. Older failed ones go.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ class Point:
     name: str
     at: datetime
     verified: bool | None = None
+    #: Its manifest was read and its archive is there: a restore can at least try it.
+    readable: bool = True
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,9 @@ def plan(points: Iterable[Point], retention: Retention, now: datetime) -> Plan:
     newest = next((p for p in ordered if p.verified), None)
     if newest is not None:
         reasons[newest.name].append("newest verified")
+    fallback = _newest_readable_if_failed(ordered)
+    if fallback is not None:
+        reasons[fallback.name].append("newest readable (failed, none newer verified)")
     for p in ordered:
         if _utc(p.at) > _utc(now):
             reasons[p.name].append("newer than now")
@@ -65,6 +74,13 @@ def plan(points: Iterable[Point], retention: Retention, now: datetime) -> Plan:
     keep = {name: tuple(why) for name, why in reasons.items() if why}
     remove = tuple(p.name for p in ordered if p.name not in keep)
     return Plan(keep=keep, remove=remove)
+
+
+def _newest_readable_if_failed(newest_first: Sequence[Point]) -> Point | None:
+    """The newest readable backup, when it failed verification: no newer backup is verified
+    (the newest verified one would be readable and newer), so it is the best left to restore."""
+    readable = next((p for p in newest_first if p.readable), None)
+    return readable if readable is not None and readable.verified is False else None
 
 
 def _rules(retention: Retention) -> list[tuple[str, int]]:

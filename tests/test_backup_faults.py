@@ -4,9 +4,14 @@ middle of a backup is in test_backup_daemon.)"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import errno
 import io
 import json
+import sqlite3
+import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -16,12 +21,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
+import filelock
 import pytest
 import zstandard
 
 from daemon.sample import OpenClawWriter
+from jobs import backup
 from jobs.base import Progress
 from jobs.ingest import Ingest as IngestRun
+from stores import backup_repo, backup_snapshot
+from stores.atomic import atomic_write_bytes
 from stores.backup_archive import open_new
 from stores.backup_config import BackupConfig
 from stores.backup_crypto import Keys, new_identity_file
@@ -120,6 +129,171 @@ def test_a_full_disk_fails_cleanly_and_keeps_the_earlier_backups(
     assert leftovers(setup) == [".lock"]  # no staging, no partial archive, no scratch space
     assert [b.name for b in setup.repo.backups()] == [first.backup.name]
     assert verify(setup.repo, first.backup, setup.keys(), START, Progress(), probe=False).ok
+
+
+class _Refusing:
+    """A source connection whose online backup fails as SQLite does on a full disk."""
+
+    def __init__(self, conn: sqlite3.Connection, error: sqlite3.OperationalError) -> None:
+        self.conn = conn
+        self.error = error
+
+    def backup(self, target: sqlite3.Connection) -> None:
+        raise self.error
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [("SQLITE_FULL", "database or disk is full"), ("SQLITE_IOERR_WRITE", "disk I/O error")],
+)
+def test_a_full_disk_during_the_sqlite_snapshot_is_a_clear_disk_full_error(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch, code: str, message: str
+) -> None:
+    first = setup.backup()
+    error = sqlite3.OperationalError(message)
+    error.sqlite_errorname = code  # what sqlite3 sets on the errors it raises
+    real = backup_snapshot.read_only
+    monkeypatch.setattr(
+        backup_snapshot, "read_only", lambda path, **kw: _Refusing(real(path, **kw), error)
+    )
+    with pytest.raises(DiskFull) as failed:
+        setup.backup()
+    message = str(failed.value)
+    assert f"no space left on the disk of {setup.config.dir}" in message
+    assert "/state/memory.sqlite)" in message  # the copy that did not fit
+    assert message.endswith("nothing of it was kept, earlier backups are untouched")
+    assert leftovers(setup) == [".lock"]
+    assert [b.name for b in setup.repo.backups()] == [first.backup.name]
+
+
+FILE_SIZE_LIMITED = """
+import resource, signal, sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from jobs.base import Progress
+from stores.backup_config import BackupConfig
+from stores.backup_create import Sources, create_backup
+from stores.backup_errors import DiskFull
+
+state, backups, limit = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+try:
+    create_backup(
+        BackupConfig(dir=backups), Sources(state), pause_writers=None,
+        now=datetime(2026, 3, 10, tzinfo=UTC), meter=Progress(), probe=False,
+    )
+except DiskFull as exc:
+    print(exc)
+    sys.exit(3)
+"""
+
+
+def test_a_file_size_limit_during_the_sqlite_snapshot_is_a_disk_full_error(root: Path) -> None:
+    """A real limit (RLIMIT_FSIZE, in a child process): SQLite reports "disk I/O error"."""
+    state, backups = root / "state", root / "backups"
+    state.mkdir()
+    with contextlib.closing(sqlite3.connect(state / "runs.sqlite")) as db:
+        db.execute("CREATE TABLE t (x BLOB)")
+        db.executemany("INSERT INTO t VALUES (?)", [(b"x" * 1000,)] * 1000)
+        db.commit()
+    done = subprocess.run(
+        [sys.executable, "-c", FILE_SIZE_LIMITED, str(state), str(backups), str(256 * 1024)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 3, done.stderr
+    assert f"no space left on the disk of {backups}" in done.stdout
+    assert "runs.sqlite" in done.stdout
+    assert "nothing of it was kept, earlier backups are untouched" in done.stdout
+    assert sorted(p.name for p in backups.iterdir()) == [".lock"]
+
+
+@pytest.mark.parametrize("failing", [".verified.json", ".manifest.json"])
+def test_a_failure_after_the_rename_keeps_nothing_of_the_backup(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    """The archive is in place; recording its verification or writing its beside manifest
+    fails: the archive goes too, so that "nothing of it was kept" is true."""
+    first = setup.backup()
+    files = sorted(setup.config.dir.iterdir())
+    real = atomic_write_bytes
+
+    def disk_full_for(path: Path, data: bytes, **kw: Any) -> None:
+        if path.name.endswith(failing) and not path.name.startswith(first.backup.name):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, data, **kw)
+
+    monkeypatch.setattr(backup_repo, "atomic_write_bytes", disk_full_for)
+    with pytest.raises(DiskFull, match="nothing of it was kept, earlier backups are untouched"):
+        setup.backup()
+    assert sorted(setup.config.dir.iterdir()) == files
+    assert [b.name for b in setup.repo.backups()] == [first.backup.name]
+
+
+# --- cancelled: the job's timeout or the daemon stopping ----------------------------------------
+
+
+class Gate(Progress):
+    """Progress whose first step in ``at`` takes as long as it takes the job to ask the backup
+    to stop: an injected slow step, ended by the cancellation itself, never by a clock."""
+
+    def __init__(self, at: str, stop: threading.Event, reached: threading.Event) -> None:
+        self.at, self.stop, self.reached = at, stop, reached
+        self.stopped_here = False
+        super().__init__()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "done" and value and self.phase == self.at and not self.reached.is_set():
+            self.reached.set()
+            self.stopped_here = self.stop.wait(timeout=30)
+
+
+@pytest.mark.parametrize("phase", ["snapshot", "archive", "verify"])
+async def test_a_cancelled_backup_stops_its_thread_and_leaves_nothing(
+    setup: Setup, phase: str
+) -> None:
+    first = setup.backup()
+    reached, ended = threading.Event(), threading.Event()
+    gates: list[Gate] = []
+
+    def work(stop: threading.Event) -> Any:
+        gates.append(Gate(phase, stop, reached))
+        try:
+            return setup.backup(gates[0], stop=stop)
+        finally:
+            ended.set()
+
+    job = asyncio.create_task(backup.stoppable(work))
+    assert await asyncio.to_thread(reached.wait, 30)
+    wrote = threading.Event()
+
+    def writer() -> None:  # waits while the backup holds the writers (the snapshot phase)
+        with setup.harness.store.writes_paused():
+            wrote.set()
+
+    waiting = threading.Thread(target=writer)
+    waiting.start()
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    assert ended.is_set()  # the job ended after its thread, not before
+    assert gates[0].stopped_here
+    await asyncio.to_thread(waiting.join, 30)
+    assert wrote.is_set()  # the writers were let go
+    assert leftovers(setup) == [".lock"]  # no staging, no partial archive, no scratch space
+    assert [b.name for b in setup.repo.backups()] == [first.backup.name]
+    lock = filelock.FileLock(setup.config.dir / ".lock")
+    lock.acquire(timeout=0)  # the backup directory's lock was released
+    lock.release()
 
 
 # --- tampering ----------------------------------------------------------------------------------

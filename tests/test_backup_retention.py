@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -64,6 +65,9 @@ def test_the_newest_of_each_bucket_is_kept_and_empty_buckets_do_not_count() -> N
     assert set(decided.remove) == {"a1", "a2", "b1"}
 
 
+FALLBACK = "newest readable (failed, none newer verified)"
+
+
 def test_the_newest_verified_backup_is_never_removed() -> None:
     points = [
         Point("old-verified", NOW - timedelta(days=40), True),
@@ -71,20 +75,49 @@ def test_the_newest_verified_backup_is_never_removed() -> None:
         Point("failed-2", NOW - timedelta(hours=1), False),
     ]
     decided = plan(points, Retention(0, 0, 0, 0), NOW)
-    assert decided.keep == {"old-verified": ("newest verified",)}
-    assert set(decided.remove) == {"failed-1", "failed-2"}
+    assert decided.keep == {"old-verified": ("newest verified",), "failed-2": (FALLBACK,)}
+    assert decided.remove == ("failed-1",)
+
+
+def test_failed_backups_go_only_once_a_newer_one_is_verified() -> None:
+    points = [
+        Point("failed-old", NOW - timedelta(days=3), False),
+        Point("verified", NOW - timedelta(days=2), True),
+        Point("failed-new", NOW - timedelta(hours=1), False),
+    ]
+    decided = plan(points, Retention(0, 0, 0, 0), NOW)
+    assert decided.keep == {"verified": ("newest verified",), "failed-new": (FALLBACK,)}
+    assert decided.remove == ("failed-old",)
+    newer = [*points, Point("verified-now", NOW, True)]
+    decided = plan(newer, Retention(0, 0, 0, 0), NOW)
+    assert decided.keep == {"verified-now": ("newest verified",)}
+    assert set(decided.remove) == {"failed-old", "verified", "failed-new"}
+
+
+def test_with_nothing_verified_the_newest_readable_failed_backup_is_kept() -> None:
+    points = [
+        Point("failed-1", NOW - timedelta(days=2), False),
+        Point("failed-2", NOW - timedelta(days=1), False),
+        Point("unreadable", NOW - timedelta(hours=1), False, readable=False),
+    ]
+    decided = plan(points, Retention(), NOW)
+    assert decided.keep == {"failed-2": (FALLBACK,)}
+    assert decided.remove == ("unreadable", "failed-1")
+    nothing_readable = [replace(p, readable=False) for p in points]
+    assert plan(nothing_readable, Retention(), NOW).keep == {}
 
 
 def test_failed_backups_fill_no_bucket_and_unchecked_ones_do() -> None:
     points = [
-        Point("ok", NOW - timedelta(days=1), True),
-        Point("unchecked", NOW - timedelta(hours=2), None),
-        Point("failed", NOW - timedelta(hours=1), False),
+        Point("unchecked", NOW - timedelta(hours=27), None),
+        Point("failed", NOW - timedelta(hours=26), False),
+        Point("ok", NOW - timedelta(days=2), True),
+        Point("ok-now", NOW, True),
     ]
-    decided = plan(points, Retention(hourly=0, daily=1, weekly=0, monthly=0), NOW)
-    assert "failed" in decided.remove
-    assert decided.keep["unchecked"] == ("daily 2026-03-31",)
-    assert decided.keep["ok"] == ("newest verified",)
+    decided = plan(points, Retention(hourly=0, daily=2, weekly=0, monthly=0), NOW)
+    assert decided.remove == ("failed", "ok")
+    assert decided.keep["unchecked"] == ("daily 2026-03-30",)  # not the newer failed one
+    assert decided.keep["ok-now"] == ("newest verified", "daily 2026-03-31")
 
 
 def test_zero_everywhere_keeps_only_the_newest_verified() -> None:

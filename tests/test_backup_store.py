@@ -32,6 +32,7 @@ from stores.backup_repo import BackupDir
 from stores.backup_restore import restore_in_place, restore_into
 from stores.backup_select import Workspace, credential_reason, glob_regex, select
 from stores.backup_verify import verify
+from stores.backup_writeback import configured_workspaces
 from stores.memory import MemoryStore, SearchQuery
 from tests.memory_fixtures import (
     Harness,
@@ -261,6 +262,31 @@ def test_credentials_are_never_saved_even_when_included(root: Path) -> None:
     assert credential_reason("notes/plan.md") is None
 
 
+def test_a_symlink_to_a_credential_is_judged_by_its_target(root: Path) -> None:
+    ws = root / "ws"
+    (ws / "memory").mkdir(parents=True)
+    (ws / "credentials").mkdir()
+    (ws / ".env").write_text("TELEGRAM_TOKEN=123:abc")
+    (ws / "credentials" / "bot.txt").write_text("secret")
+    (ws / "notes.md").write_text("plain notes")
+    (ws / "memory" / "x.md").symlink_to("../.env")
+    (ws / "memory" / "y.md").symlink_to(ws / "credentials" / "bot.txt")
+    (ws / "memory" / "z.md").symlink_to("../notes.md")
+    (root / "state").mkdir()
+    picked = select(root / "state", root / "state" / "backups", workspaces=[Workspace("main", ws)])
+    assert {i.arcname for i in picked.items} == {
+        "workspaces/main/notes.md",
+        "workspaces/main/memory/z.md",
+    }
+    skipped = {s.path: s.reason for s in picked.skipped}
+    assert skipped["workspaces/main/memory/x.md"] == (
+        "symlink to .env: looks like a credential; never saved"
+    )
+    assert skipped["workspaces/main/memory/y.md"] == (
+        "symlink to credentials/bot.txt: under a credentials directory; never saved"
+    )
+
+
 def test_the_state_directory_leaves_out_lock_socket_companions_and_backups(root: Path) -> None:
     state = root / "state"
     (state / "backups").mkdir(parents=True)
@@ -413,7 +439,11 @@ def test_workspaces_are_written_back_only_when_asked_and_never_through_symlinks(
     assert plain.workspaces is None
     assert memory_md.read_text() != original
 
-    back = restore_into(created.backup, Keys(), setup.root / "r2", Progress(), workspaces_back=True)
+    workspaces = configured_workspaces(setup.home)
+    assert workspaces == {"main": setup.home / "workspace", "work": setup.home / "workspace-work"}
+    back = restore_into(
+        created.backup, Keys(), setup.root / "r2", Progress(), workspaces=workspaces
+    )
     assert back.workspaces is not None
     assert memory_md.read_text() == original
     assert "workspaces/main/MEMORY.md" in back.workspaces.written
@@ -423,6 +453,36 @@ def test_workspaces_are_written_back_only_when_asked_and_never_through_symlinks(
     (refused,) = back.workspaces.refused
     assert refused.startswith("workspaces/main/memory/2026-03-08.md:")
     assert "symlink" in refused
+
+
+def test_workspaces_go_where_the_configuration_says_never_where_the_archive_says(
+    setup: Setup,
+) -> None:
+    """The archive records main's workspace as home/workspace; the configuration now puts it
+    elsewhere and knows no agent "work": only the configured place is written."""
+    created = setup.backup()
+    recorded = {
+        agent: Path(p) / "MEMORY.md" for agent, p in created.manifest.sources.workspaces.items()
+    }
+    for path in recorded.values():
+        path.write_text("changed since the backup\n")
+    moved = setup.root / "moved-workspace"
+    moved.mkdir()
+
+    target = setup.root / "r"
+    back = restore_into(
+        created.backup, Keys(), target, Progress(), probe=False, workspaces={"main": moved}
+    )
+    assert back.workspaces is not None
+    saved = target / "workspaces" / "main" / "MEMORY.md"
+    assert (moved / "MEMORY.md").read_bytes() == saved.read_bytes()
+    assert "workspaces/main/MEMORY.md" in back.workspaces.written
+    for path in recorded.values():
+        assert path.read_text() == "changed since the backup\n"  # the archive's paths: untouched
+    assert back.workspaces.refused == [
+        "workspaces/work/: agent work is not in the current OpenClaw configuration;"
+        f" nothing written (its files are in {target / 'workspaces' / 'work'})"
+    ]
 
 
 # --- retention after each run -------------------------------------------------------------------
