@@ -14,15 +14,13 @@ from __future__ import annotations
 import re
 import secrets
 import sqlite3
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
-from stores.sqlite import connect, transaction
+from stores.sqlite import Database, transaction
 
 #: Short, so that ``fb:<id>:<round>:<choice>:<tag>`` stays within Telegram's 64 bytes.
 RECOMMENDATION_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,23}$")
@@ -189,21 +187,11 @@ CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT
 SCHEMA_VERSION = 1
 
 
-class FeedbackStore:
+class FeedbackStore(Database):
     """One connection, serialised by a lock; every change is one transaction."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn = connect(path, SCHEMA, SCHEMA_VERSION)
-        self._conn.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"FeedbackStore({str(self.path)!r})"
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+    SCHEMA = SCHEMA
+    SCHEMA_VERSION = SCHEMA_VERSION
 
     def add_recommendation(
         self, title: str, body: str, source_job: str, now: datetime, *, id: str | None = None
@@ -345,10 +333,6 @@ class FeedbackStore:
             )
             for row in rows
         ]
-
-    def probe_writable(self, at: datetime) -> None:
-        with self._lock, transaction(self._conn):
-            self._conn.execute("INSERT OR REPLACE INTO probe (id, at) VALUES (1, ?)", (_iso(at),))
 
     def _where(
         self, clause: str, args: tuple[Any, ...], order: str, limit: int = -1

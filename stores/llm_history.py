@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from stores.sqlite import connect, transaction
+from stores.sqlite import Database, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS llm_results (
@@ -82,21 +80,11 @@ class LLMResultRecord:
         }
 
 
-class LLMHistory:
+class LLMHistory(Database):
     """The ``llm.sqlite`` database. One connection, serialised by a lock."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn = connect(path, SCHEMA, SCHEMA_VERSION)
-        self._conn.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"LLMHistory({str(self.path)!r})"
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+    SCHEMA = SCHEMA
+    SCHEMA_VERSION = SCHEMA_VERSION
 
     def record(
         self,

@@ -15,15 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
-from stores.sqlite import connect, transaction
+from stores.sqlite import Database, transaction
 
 MAX_QUOTE = 600
 
@@ -132,21 +130,11 @@ _INSERT = (
 )
 
 
-class MistakeStore:
+class MistakeStore(Database):
     """One connection, serialised by a lock; every change is one transaction."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn = connect(path, SCHEMA, SCHEMA_VERSION)
-        self._conn.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"MistakeStore({str(self.path)!r})"
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+    SCHEMA = SCHEMA
+    SCHEMA_VERSION = SCHEMA_VERSION
 
     def add(self, entries: Iterable[MistakeEntry], now: datetime) -> int:
         """Store the entries not stored yet; returns how many were new."""
@@ -221,10 +209,6 @@ class MistakeStore:
         with self._lock:
             rows = self._conn.execute("SELECT * FROM recommendation_agents").fetchall()
         return {r["recommendation_id"]: tuple(json.loads(r["agents"])) for r in rows}
-
-    def probe_writable(self, at: datetime) -> None:
-        with self._lock, transaction(self._conn):
-            self._conn.execute("INSERT OR REPLACE INTO probe (id, at) VALUES (1, ?)", (_iso(at),))
 
     def _insert(self, entries: Iterable[MistakeEntry], now: datetime) -> int:
         added = 0

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
-from stores.sqlite import connect, transaction
+from stores.sqlite import Database, transaction
 
 
 class RunStatus(StrEnum):
@@ -128,21 +126,11 @@ CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT
 SCHEMA_VERSION = 1
 
 
-class RunLog:
+class RunLog(Database):
     """The ``runs.sqlite`` database. One connection, serialised by a lock."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn = connect(path, SCHEMA, SCHEMA_VERSION)
-        self._conn.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"RunLog({str(self.path)!r})"
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+    SCHEMA = SCHEMA
+    SCHEMA_VERSION = SCHEMA_VERSION
 
     def start_run(
         self, job: str, trigger: RunTrigger, started_at: datetime, scheduled_for: datetime | None
@@ -285,11 +273,6 @@ class RunLog:
     def set_paused(self, job: str, paused: bool) -> None:
         with self._lock, transaction(self._conn):
             self._upsert_state(job, paused=int(paused))
-
-    def probe_writable(self, at: datetime) -> None:
-        """A real write, so that a read-only or full disk shows up in health."""
-        with self._lock, transaction(self._conn):
-            self._conn.execute("INSERT OR REPLACE INTO probe (id, at) VALUES (1, ?)", (_iso(at),))
 
     def _run(self, run_id: int) -> JobRun:
         row = self._conn.execute("SELECT * FROM job_runs WHERE run_id = ?", (run_id,)).fetchone()

@@ -14,15 +14,13 @@ import hashlib
 import json
 import re
 import sqlite3
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
-from stores.sqlite import connect, transaction
+from stores.sqlite import Database, transaction
 
 #: The target that addresses every agent but the sender.
 ALL = "all"
@@ -186,21 +184,11 @@ _OPEN = (
 )
 
 
-class SignalStore:
+class SignalStore(Database):
     """One connection, serialised by a lock; every change is one transaction."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn = connect(path, SCHEMA, SCHEMA_VERSION)
-        self._conn.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"SignalStore({str(self.path)!r})"
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+    SCHEMA = SCHEMA
+    SCHEMA_VERSION = SCHEMA_VERSION
 
     def add(self, signal: CrossAgentSignal, now: datetime) -> tuple[CrossAgentSignal, bool]:
         """Store ``signal``; returns the stored one and whether it is new. A signal whose id is
@@ -278,10 +266,6 @@ class SignalStore:
             if len(found) >= limit:
                 break
         return found
-
-    def probe_writable(self, at: datetime) -> None:
-        with self._lock, transaction(self._conn):
-            self._conn.execute("INSERT OR REPLACE INTO probe (id, at) VALUES (1, ?)", (_iso(at),))
 
     def _add(self, signal: CrossAgentSignal, now: datetime) -> tuple[CrossAgentSignal, bool]:
         row = self._conn.execute("SELECT * FROM signals WHERE id = ?", (signal.id,)).fetchone()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,6 +65,35 @@ def is_corruption(exc: sqlite3.DatabaseError) -> bool:
     return (
         name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or type(exc) is sqlite3.DatabaseError
     )
+
+
+class Database:
+    """One of the daemon's databases: one connection, serialised by a lock, rows by name.
+    A subclass names its ``SCHEMA`` and ``SCHEMA_VERSION``. ``probe_writable`` (a real write, so
+    that a read-only or full disk shows up in health) needs the schema's ``probe`` table."""
+
+    SCHEMA: str
+    SCHEMA_VERSION: int
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn = connect(path, self.SCHEMA, self.SCHEMA_VERSION)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def probe_writable(self, at: datetime) -> None:
+        with self._lock, transaction(self._conn):
+            self._conn.execute(
+                "INSERT OR REPLACE INTO probe (id, at) VALUES (1, ?)",
+                (at.astimezone(UTC).isoformat(),),
+            )
 
 
 @contextlib.contextmanager

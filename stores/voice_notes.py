@@ -7,13 +7,11 @@ memory chunk it became, so a note can be found again and forgotten from memory o
 from __future__ import annotations
 
 import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from stores.sqlite import connect, transaction
+from stores.sqlite import Database, transaction
 from stores.transcription import TranscriptionResult
 
 
@@ -56,19 +54,9 @@ CREATE TABLE IF NOT EXISTS voice_notes (
 SCHEMA_VERSION = 1
 
 
-class VoiceNotes:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn = connect(path, SCHEMA, SCHEMA_VERSION)
-        self._conn.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"VoiceNotes({str(self.path)!r})"
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+class VoiceNotes(Database):
+    SCHEMA = SCHEMA
+    SCHEMA_VERSION = SCHEMA_VERSION
 
     def add(
         self,
