@@ -41,7 +41,7 @@ from stores.openclaw_home import Agent
 from stores.problems import Problem, ProblemKind
 from stores.transcript_entries import clean_assistant_text, clean_user_text, parse_timestamp
 from stores.transcripts import MAX_LINE_BYTES, SessionFile, list_session_files
-from stores.transcripts_sqlite import MAX_ROW_BYTES, connect_read_only
+from stores.transcripts_sqlite import connect_read_only, row_data
 
 #: Entry times and file times / ``created_at`` differ a little (stamped, then written).
 SLACK = timedelta(minutes=10)
@@ -322,23 +322,8 @@ def _read_rows(conn: sqlite3.Connection, db_path: Path, scanner: _Scanner) -> No
             (session_id, int(first) - LOOKBACK_ROWS, end_ms),
         )
         for seq, text, compressed in rows:
-            data = _row_data(text, compressed, decompressor)
+            data = row_data(text, compressed, decompressor)
             if data is None:
                 scanner.malformed += 1
             else:
                 scanner.raw(str(session_id), data, f"{db_path}#{session_id}:{seq}")
-
-
-def _row_data(
-    text: Any, compressed: Any, decompressor: zstandard.ZstdDecompressor
-) -> str | bytes | None:
-    if isinstance(text, str | bytes):
-        return text
-    if not isinstance(compressed, bytes):
-        return None
-    try:
-        with decompressor.stream_reader(compressed) as stream:
-            data = stream.read(MAX_ROW_BYTES + 1)
-    except zstandard.ZstdError:
-        return None
-    return data if len(data) <= MAX_ROW_BYTES else None

@@ -29,7 +29,7 @@ from stores.openclaw_home import Agent
 from stores.problems import Problem, ProblemKind
 from stores.transcript_entries import parse_timestamp
 from stores.transcripts import MAX_LINE_BYTES, SessionFile, list_session_files
-from stores.transcripts_sqlite import MAX_ROW_BYTES, connect_read_only
+from stores.transcripts_sqlite import connect_read_only, row_data
 
 #: Entry timestamps and file times / ``created_at`` come from different clocks and moments (an
 #: entry is stamped, then written): this much either side is read and then filtered exactly.
@@ -202,7 +202,7 @@ def _scan_database(db_path: Path, tally: _Tally) -> None:
         )
         decompressor = zstandard.ZstdDecompressor()
         for session_id, text, compressed in rows:
-            data = _row_data(text, compressed, decompressor)
+            data = row_data(text, compressed, decompressor)
             if data is None:
                 tally.malformed += 1
             elif _ASSISTANT in data if isinstance(data, bytes) else _ASSISTANT_TEXT in data:
@@ -211,18 +211,3 @@ def _scan_database(db_path: Path, tally: _Tally) -> None:
         tally.problems.append(Problem(str(db_path), ProblemKind.UNREADABLE, str(exc)))
     finally:
         conn.close()
-
-
-def _row_data(
-    text: Any, compressed: Any, decompressor: zstandard.ZstdDecompressor
-) -> str | bytes | None:
-    if isinstance(text, str | bytes):
-        return text
-    if not isinstance(compressed, bytes):
-        return None
-    try:
-        with decompressor.stream_reader(compressed) as stream:
-            data = stream.read(MAX_ROW_BYTES + 1)
-    except zstandard.ZstdError:
-        return None
-    return data if len(data) <= MAX_ROW_BYTES else None

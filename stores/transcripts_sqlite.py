@@ -198,6 +198,23 @@ class _SqliteReader:
         return entry
 
 
+def row_data(
+    text: Any, compressed: Any, decompressor: zstandard.ZstdDecompressor
+) -> str | bytes | None:
+    """A row's event as stored, for the scanners that read rows themselves (mistakes, usage):
+    ``event_json``, else ``event_zstd`` decompressed; None when neither is readable."""
+    if isinstance(text, str | bytes):
+        return text
+    if not isinstance(compressed, bytes):
+        return None
+    try:
+        with decompressor.stream_reader(compressed) as stream:
+            data = stream.read(MAX_ROW_BYTES + 1)
+    except zstandard.ZstdError:
+        return None
+    return data if len(data) <= MAX_ROW_BYTES else None
+
+
 def _sessions(conn: sqlite3.Connection, tables: set[str]) -> list[SessionWindow]:
     """Sessions in chain order; sessions with events but no window row come last, keyless."""
     windows = list(_windows(conn)) if "session_windows" in tables else []
