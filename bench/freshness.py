@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from daemon.client import ControlClient
 from daemon.errors import InfraError
-from daemon.sample import write_sample_home
+from daemon.sample.home import write_sample_home
 
 
 def main() -> int:

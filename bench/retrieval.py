@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from jobs.base import HealthConfig, JobContext, MemoryConfig, OpenClawSource, ScheduledJobView
 from jobs.ingest import Ingest
-from stores.embeddings import make_embedder
-from stores.memory import MemoryStore, SearchQuery
-from stores.memory_index import ChunkFilter
+from stores.memory.embedders import make_embedder
+from stores.memory.records import ChunkFilter, SearchQuery
+from stores.memory.store import MemoryStore
 from stores.runlog import RunLog
 
 CATEGORIES = ["single-hop", "multi-hop", "temporal", "open-domain"]

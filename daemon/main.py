@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from daemon import __version__
+from daemon.config.settings import Settings, SettingsError, iter_settings, load_settings
 from daemon.errors import InfraError
-from daemon.settings import Settings, SettingsError, iter_settings, load_settings
 from stores.redaction import Redactor
 from stores.sqlite import IncompatibleDatabase
 
@@ -80,7 +80,7 @@ def _redactor(settings: Settings) -> Redactor:
 
 def _sample_environ(root: Path, environ: Mapping[str, str]) -> dict[str, str]:
     """Point the daemon at a sample OpenClaw home, written on first use; keep explicit paths."""
-    from daemon.sample import write_sample_home
+    from daemon.sample.home import write_sample_home
 
     home = root / "openclaw"
     if not home.exists():

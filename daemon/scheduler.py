@@ -25,11 +25,11 @@ from apscheduler.executors.base import BaseExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 
+from daemon.config.sections import JobSettings
 from daemon.errors import Busy, UnknownJob
 from daemon.logs import get_logger
 from daemon.runner import InFlight, JobRunner
 from daemon.schedule import Schedule
-from daemon.settings_models import JobSettings
 from jobs.base import Clock, JobSpec, ScheduledJobView
 from stores.runlog import JobRun, RunLog, RunStatus, RunTrigger
 

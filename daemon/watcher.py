@@ -20,7 +20,7 @@ import watchfiles
 
 from daemon.logs import get_logger
 from jobs.base import OpenClawSource
-from stores.openclaw_home import discover
+from stores.openclaw.home import discover
 
 log = get_logger(__name__)
 

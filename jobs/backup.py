@@ -1,7 +1,7 @@
 """The ``backup`` and ``restore_drill`` jobs.
 
 ``backup``: a consistent archive of the state directory and the agents' workspaces, read back
-and checked before it is kept, then retention applied (``stores.backup_create``). The memory
+and checked before it is kept, then retention applied (``stores.backup.create``). The memory
 store's writers are paused only while its files are copied; the pause is in the run's stats.
 
 ``restore_drill``: the newest backup restored into scratch space and checked as ``verify``
@@ -24,13 +24,13 @@ from typing import Any, TypeVar
 import structlog
 
 from jobs.base import JobContext, JobResult
-from stores.backup_config import BackupConfig
-from stores.backup_create import Created, Sources, create_backup
-from stores.backup_crypto import Keys
-from stores.backup_repo import BackupDir
-from stores.backup_select import Workspace
-from stores.backup_verify import CopyReport, verify
-from stores.openclaw_home import discover
+from stores.backup.config import BackupConfig
+from stores.backup.create import Created, Sources, create_backup
+from stores.backup.crypto import Keys
+from stores.backup.repo import BackupDir
+from stores.backup.select import Workspace
+from stores.backup.verify import CopyReport, verify
+from stores.openclaw.home import discover
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")

@@ -13,18 +13,18 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from stores.backup_config import BackupConfig
+from stores.backup.config import BackupConfig
 from stores.runlog import JobState, RunLog
 
 if TYPE_CHECKING:
-    from jobs.health import HealthCheck
+    from jobs.checks import HealthCheck
     from jobs.llm import LLMClient
     from jobs.outbox import Outbox
-    from stores.feedback import FeedbackStore
+    from stores.coordination.feedback import FeedbackStore
+    from stores.coordination.mistakes import MistakeStore
+    from stores.coordination.signals import SignalStore
     from stores.llm_history import LLMHistory
-    from stores.memory import MemoryStore  # chromadb is heavy; only the daemon loads it
-    from stores.mistakes import MistakeStore
-    from stores.signals import SignalStore
+    from stores.memory.store import MemoryStore  # chromadb is heavy; only the daemon loads it
 
 Clock = Callable[[], datetime]
 

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from stores.activity import (
+from stores.coordination.activity import (
     SAID,
     HourlyActivity,
     clip,
@@ -24,7 +24,7 @@ from stores.activity import (
     sentences,
     word_counts,
 )
-from stores.memory_index import TurnRow
+from stores.memory.records import TurnRow
 
 MAX_SENTENCES = 5
 MAX_WORDS = 120

@@ -9,49 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Any
 
 from jobs.base import JobContext, JobResult, ScheduledJobView
+from jobs.checks import HealthCheck, HealthReport, HealthStatus
 from stores.runlog import JobState
-
-
-class HealthStatus(StrEnum):
-    OK = "ok"
-    DEGRADED = "degraded"
-    FAILED = "failed"
-
-
-_RANK = {HealthStatus.OK: 0, HealthStatus.DEGRADED: 1, HealthStatus.FAILED: 2}
-
-
-@dataclass(frozen=True)
-class HealthCheck:
-    name: str
-    status: HealthStatus
-    detail: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "status": self.status.value, "detail": self.detail}
-
-
-@dataclass(frozen=True)
-class HealthReport:
-    checked_at: datetime
-    checks: list[HealthCheck] = field(default_factory=list)
-
-    @property
-    def status(self) -> HealthStatus:
-        return max((c.status for c in self.checks), key=_RANK.__getitem__, default=HealthStatus.OK)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status.value,
-            "checked_at": self.checked_at.isoformat(),
-            "checks": [c.to_dict() for c in self.checks],
-        }
 
 
 async def run(ctx: JobContext) -> JobResult:

@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from jobs.base import JobContext, JobResult
-from stores.chunking import (
+from stores.memory.chunking import (
     TURNS,
     affected_windows,
     note_chunks,
@@ -28,21 +28,21 @@ from stores.chunking import (
     turn_row,
     window_chunks,
 )
-from stores.memory import MemoryStore
-from stores.memory_index import Write
-from stores.notes import list_notes, read_note
-from stores.openclaw_home import Agent, discover
-from stores.problems import Problem, ProblemKind
-from stores.transcript_entries import Names, Role
-from stores.transcripts import (
+from stores.memory.records import Write
+from stores.memory.store import MemoryStore
+from stores.openclaw.database import SqliteCheckpoint, read_sqlite
+from stores.openclaw.entries import Names, Role
+from stores.openclaw.home import Agent, discover
+from stores.openclaw.jsonl import (
     JsonlCheckpoint,
     SessionFile,
     checkpoint_for,
     list_session_files,
     read_jsonl,
 )
-from stores.transcripts_sqlite import SqliteCheckpoint, read_sqlite
-from stores.turns import Turn
+from stores.openclaw.notes import list_notes, read_note
+from stores.openclaw.problems import Problem, ProblemKind
+from stores.openclaw.turns import Turn
 
 #: Problems logged one by one per run; the rest are counted, so a broken file cannot flood.
 LOGGED_PROBLEMS = 20

@@ -1,9 +1,10 @@
 """How a job tells the person something without knowing how it gets there.
 
 A job hands a recommendation or an alert to ``ctx.outbox``; the daemon decides the channel
-(today the Telegram bot). Recommendations are stored first (``stores.feedback``), so one made
-while the bot is down or absent is kept, listed by ``infractl feedback list`` and delivered
-later; alerts are best effort and rate-limited by whoever receives them.
+(today the Telegram bot). Recommendations are stored first
+(``stores.coordination.feedback``), so one made while the bot is down or absent is kept,
+listed by ``infractl feedback list`` and delivered later; alerts are best effort and
+rate-limited by whoever receives them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Protocol
 
 import structlog
 
-from stores.feedback import FeedbackStore, Recommendation
+from stores.coordination.feedback import FeedbackStore, Recommendation
 
 log = structlog.get_logger(__name__)
 

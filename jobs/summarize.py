@@ -31,14 +31,8 @@ from jobs.extractive import extractive_summary
 from jobs.llm import LLMError, LLMNotConfigured, LLMUnavailable, LLMUsage
 from jobs.refine import remember, remember_failure
 from jobs.three_pass import Mode, three_pass
-from stores.activity import HourlyActivity, build_activity
-from stores.chunking import chunk_id
-from stores.hours import HourWindow, windows_between
-from stores.memory import MemoryStore
-from stores.memory_index import Chunk, TurnRow, Write
-from stores.openclaw_home import Agent, discover
-from stores.runlog import RunStatus
-from stores.summary_notes import (
+from stores.coordination.activity import HourlyActivity, build_activity
+from stores.coordination.summary_notes import (
     Origin,
     SummaryKind,
     compact,
@@ -47,7 +41,13 @@ from stores.summary_notes import (
     roll_up,
     write_hour,
 )
-from stores.transcript_usage import scan_usage
+from stores.hours import HourWindow, windows_between
+from stores.memory.chunking import chunk_id
+from stores.memory.records import Chunk, TurnRow, Write
+from stores.memory.store import MemoryStore
+from stores.openclaw.home import Agent, discover
+from stores.openclaw.usage import scan_usage
+from stores.runlog import RunStatus
 
 log = structlog.get_logger(__name__)
 

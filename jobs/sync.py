@@ -30,15 +30,15 @@ from jobs.sync_digest import (
     render,
     yesterday_of,
 )
-from stores.chunking import chunk_id
-from stores.digest_notes import DigestWrite, write_digest
-from stores.memory import MemoryStore
-from stores.memory_index import Chunk, Write
-from stores.mistake_scan import scan_new
-from stores.openclaw_home import Agent, OpenClawHome, discover
-from stores.priorities import load_priorities
-from stores.signal_drops import collect
-from stores.signals import SignalStore
+from stores.coordination.digest_notes import DigestWrite, write_digest
+from stores.coordination.drops import collect
+from stores.coordination.mistake_scan import scan_new
+from stores.coordination.priorities import load_priorities
+from stores.coordination.signals import SignalStore
+from stores.memory.chunking import chunk_id
+from stores.memory.records import Chunk, Write
+from stores.memory.store import MemoryStore
+from stores.openclaw.home import Agent, OpenClawHome, discover
 
 log = structlog.get_logger(__name__)
 

@@ -14,12 +14,12 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
-from stores.feedback import Choice, FeedbackStore
-from stores.memory import MemoryStore
-from stores.openclaw_home import Agent
-from stores.priorities import PriorityList
-from stores.signals import CrossAgentSignal
-from stores.summary_notes import note_path, read_day_summary, read_hours
+from stores.coordination.feedback import Choice, FeedbackStore
+from stores.coordination.priorities import PriorityList
+from stores.coordination.signals import CrossAgentSignal
+from stores.coordination.summary_notes import note_path, read_day_summary, read_hours
+from stores.memory.store import MemoryStore
+from stores.openclaw.home import Agent
 
 #: Characters of one agent's day kept in another agent's sync note.
 MAX_SUMMARY_CHARS = 3000

@@ -40,13 +40,13 @@ from jobs.weekly_text import (
     recommendation_id,
     render,
 )
-from stores.chunking import chunk_id
-from stores.digest_notes import write_digest
-from stores.memory import MemoryStore
-from stores.memory_index import Chunk, Write
-from stores.mistake_scan import scan_new
-from stores.mistakes import MistakeEntry, MistakeStore
-from stores.openclaw_home import Agent, OpenClawHome, discover
+from stores.coordination.digest_notes import write_digest
+from stores.coordination.mistake_scan import scan_new
+from stores.coordination.mistakes import MistakeEntry, MistakeStore
+from stores.memory.chunking import chunk_id
+from stores.memory.records import Chunk, Write
+from stores.memory.store import MemoryStore
+from stores.openclaw.home import Agent, OpenClawHome, discover
 
 log = structlog.get_logger(__name__)
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import date, tzinfo
 
 from jobs.sync_digest import FeedbackNote
-from stores.feedback import Choice
-from stores.mistakes import MistakeEntry, clip
+from stores.coordination.feedback import Choice
+from stores.coordination.mistakes import MistakeEntry, clip
 
 #: Members of one pattern quoted to the model and in the note; the rest are counted.
 MAX_QUOTED = 8

@@ -11,9 +11,9 @@ import os
 import sys
 from collections.abc import Mapping
 
+from daemon.config.sections import JobSettings
+from daemon.config.settings import Settings
 from daemon.main import main
-from daemon.settings import Settings
-from daemon.settings_models import JobSettings
 from daemon.supervisor import default_job_settings
 from jobs.base import JobContext, JobResult, JobSpec
 from jobs.registry import JOBS

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from daemon.bot import TelegramBot
+from daemon.bot.app import TelegramBot
 from daemon.supervisor import Supervisor
 from tests.fake_telegram import TOKEN, Call, FakeTelegram
 from tests.support import settings_for

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from daemon.config.sections import JobSettings
 from daemon.runner import JobRunner
 from daemon.scheduler import JobScheduler
-from daemon.settings_models import JobSettings
 from jobs.base import HealthConfig, JobContext, JobResult, JobSpec, ScheduledJobView
 from stores.redaction import Redactor
 from stores.runlog import RunLog

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import zstandard
 
-from daemon.sample import write_sample_home
+from daemon.sample.home import write_sample_home
 from jobs.base import (
     HealthConfig,
     JobContext,
@@ -28,9 +28,15 @@ from jobs.base import (
     ScheduledJobView,
 )
 from jobs.ingest import Ingest, IngestReport
-from stores.embeddings import Embedder, EmbedderSpec, FloatArray, MiniLMEmbedder, l2_normalise
-from stores.memory import MemoryStore
-from stores.memory_index import Chunk, TurnRow
+from stores.memory.embeddings import (
+    Embedder,
+    EmbedderSpec,
+    FloatArray,
+    MiniLMEmbedder,
+    l2_normalise,
+)
+from stores.memory.records import Chunk, TurnRow
+from stores.memory.store import MemoryStore
 from stores.runlog import RunLog
 
 #: The sample home's "today": its sessions are two days, one day and a few hours before it.

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from daemon.client import ControlClient
+from daemon.config.settings import Settings, load_settings
 from daemon.errors import InfraError, Unavailable
-from daemon.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -147,7 +147,7 @@ def infractl(
     *args: str, env: Mapping[str, str] | None = None, timeout: float = 30.0
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "daemon.cli", *args],
+        [sys.executable, "-m", "daemon.cli.main", *args],
         env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,

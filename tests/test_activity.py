@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from daemon.sample import OpenClawWriter, SessionBuilder
-from stores.activity import (
+from daemon.sample.writer import OpenClawWriter, SessionBuilder
+from stores.coordination.activity import (
     HourlyActivity,
     build_activity,
     is_decision,
@@ -24,13 +24,14 @@ from stores.activity import (
     sentences,
     top_keywords,
 )
-from stores.chunking import turn_row, window_chunks
 from stores.hours import HourWindow, hour_window_at, hour_windows, previous_hour, windows_between
-from stores.memory_index import MemoryIndex, TurnRow, Write
-from stores.openclaw_home import Agent, discover
-from stores.transcript_entries import Names
-from stores.transcript_usage import TranscriptUsage, scan_usage
-from stores.transcripts import list_session_files, read_jsonl
+from stores.memory.chunking import turn_row, window_chunks
+from stores.memory.index import MemoryIndex
+from stores.memory.records import TurnRow, Write
+from stores.openclaw.entries import Names
+from stores.openclaw.home import Agent, discover
+from stores.openclaw.jsonl import list_session_files, read_jsonl
+from stores.openclaw.usage import TranscriptUsage, scan_usage
 
 BERLIN = ZoneInfo("Europe/Berlin")
 FULLWIDTH_Q = "\uff1f"  # how Chinese and Japanese end a question

@@ -20,10 +20,10 @@ import pytest
 import zstandard
 
 from jobs.base import Progress
-from stores.backup_config import Retention
-from stores.backup_crypto import Keys, new_identity_file
-from stores.backup_errors import KeyProblem
-from stores.backup_manifest import (
+from stores.backup.config import Retention
+from stores.backup.crypto import Keys, new_identity_file
+from stores.backup.errors import KeyProblem
+from stores.backup.manifest import (
     Beside,
     FileEntry,
     Manifest,
@@ -33,9 +33,9 @@ from stores.backup_manifest import (
     archive_name,
     sha256_hex,
 )
-from stores.backup_repo import BackupDir
-from stores.backup_restore import restore_into
-from stores.backup_verify import verify
+from stores.backup.repo import BackupDir
+from stores.backup.restore import restore_into
+from stores.backup.verify import verify
 
 NAME = "openclaw-infra-20260310T100000Z"
 AT = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)

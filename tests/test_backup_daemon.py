@@ -27,7 +27,7 @@ import pytest
 from daemon.errors import EXIT_STATUS, ErrorCode
 from jobs import backup
 from jobs.base import JobContext, JobResult, Progress
-from stores.backup_repo import BackupDir
+from stores.backup.repo import BackupDir
 from tests.memory_fixtures import (
     HashedWords,
     hashed_words_are_not_rebuilt,
@@ -54,7 +54,7 @@ def ctl(
     environ.update(base_environ(root))
     environ.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "daemon.cli", *args],
+        [sys.executable, "-m", "daemon.cli.main", *args],
         env=environ,
         cwd=root,
         capture_output=True,
@@ -106,7 +106,7 @@ def test_backup_now_follows_the_run_and_its_progress(daemon: DaemonProcess) -> N
         [
             sys.executable,
             "-m",
-            "daemon.cli",
+            "daemon.cli.main",
             "--socket",
             str(daemon.socket),
             "backup",

@@ -25,20 +25,21 @@ import filelock
 import pytest
 import zstandard
 
-from daemon.sample import OpenClawWriter
+from daemon.sample.writer import OpenClawWriter
 from jobs import backup
 from jobs.base import Progress
 from jobs.ingest import Ingest as IngestRun
-from stores import backup_repo, backup_snapshot
 from stores.atomic import atomic_write_bytes
-from stores.backup_archive import open_new
-from stores.backup_config import BackupConfig
-from stores.backup_crypto import Keys, new_identity_file
-from stores.backup_errors import DiskFull
-from stores.backup_manifest import sha256_hex
-from stores.backup_restore import restore_into
-from stores.backup_verify import verify
-from stores.memory import SearchQuery
+from stores.backup import repo as backup_repo
+from stores.backup import snapshot as backup_snapshot
+from stores.backup.archive import open_new
+from stores.backup.config import BackupConfig
+from stores.backup.crypto import Keys, new_identity_file
+from stores.backup.errors import DiskFull
+from stores.backup.manifest import sha256_hex
+from stores.backup.restore import restore_into
+from stores.backup.verify import verify
+from stores.memory.records import SearchQuery
 from stores.runlog import RunLog
 from tests.memory_fixtures import (
     SAMPLE_TODAY,
@@ -175,9 +176,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from jobs.base import Progress
-from stores.backup_config import BackupConfig
-from stores.backup_create import Sources, create_backup
-from stores.backup_errors import DiskFull
+from stores.backup.config import BackupConfig
+from stores.backup.create import Sources, create_backup
+from stores.backup.errors import DiskFull
 
 state, backups, limit = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG

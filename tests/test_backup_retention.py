@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from stores.backup_config import Retention
-from stores.retention import Point, plan
+from stores.backup.config import Retention
+from stores.backup.retention import Point, plan
 
 NOW = datetime(2026, 3, 31, 12, 0, tzinfo=UTC)
 

@@ -23,17 +23,18 @@ import pytest
 import zstandard
 
 from jobs.base import Progress
-from stores.backup_config import BackupConfig, Retention
-from stores.backup_create import Created, Sources, create_backup
-from stores.backup_crypto import Keys, new_identity_file
-from stores.backup_errors import KeyProblem, RestoreRefused
-from stores.backup_manifest import Beside
-from stores.backup_repo import BackupDir
-from stores.backup_restore import restore_in_place, restore_into
-from stores.backup_select import Workspace, credential_reason, glob_regex, select
-from stores.backup_verify import verify
-from stores.backup_writeback import configured_workspaces
-from stores.memory import MemoryStore, SearchQuery
+from stores.backup.config import BackupConfig, Retention
+from stores.backup.create import Created, Sources, create_backup
+from stores.backup.crypto import Keys, new_identity_file
+from stores.backup.errors import KeyProblem, RestoreRefused
+from stores.backup.manifest import Beside
+from stores.backup.repo import BackupDir
+from stores.backup.restore import restore_in_place, restore_into
+from stores.backup.select import Workspace, credential_reason, glob_regex, select
+from stores.backup.verify import verify
+from stores.backup.writeback import configured_workspaces
+from stores.memory.records import SearchQuery
+from stores.memory.store import MemoryStore
 from tests.memory_fixtures import (
     Harness,
     HashedWords,

@@ -14,8 +14,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from daemon import logs
-from daemon.bot_callbacks import CallbackSigner
-from stores.feedback import Choice
+from daemon.bot.callbacks import CallbackSigner
+from stores.coordination.feedback import Choice
 from stores.runlog import RunStatus, RunTrigger
 from tests.bot_support import OWNER, STRANGER, Clock, bot_of, command, reply_to, settle, supervised
 from tests.fake_anthropic import FakeAnthropic, text

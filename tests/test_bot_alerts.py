@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from daemon.bot_alerts import AlertPolicy, Alerts
+from daemon.bot.alerts import AlertPolicy, Alerts
 from stores.runlog import RunLog, RunStatus, RunTrigger
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from daemon.bot_callbacks import CallbackSigner
+from daemon.bot.callbacks import CallbackSigner
 from daemon.supervisor import Supervisor
-from stores.feedback import Choice, Recommendation
+from stores.coordination.feedback import Choice, Recommendation
 from tests.bot_support import OWNER, Clock, bot_of, settle, supervised
 from tests.fake_telegram import Call, FakeTelegram, running
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from daemon import bot_render as render
-from daemon.bot_messages import recommendation_html
-from daemon.bot_text import (
+from daemon.bot import render
+from daemon.bot.messages import recommendation_html
+from daemon.bot.text import (
     MAX_MESSAGE,
     MAX_MESSAGES,
     clean,

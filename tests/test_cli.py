@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from daemon import __version__
-from daemon.cli import build_parser
+from daemon.cli.main import build_parser
 from daemon.paths import default_state_dir
 from jobs.registry import JOBS
 from tests.support import REPO, DaemonProcess, running_daemon
@@ -98,9 +98,9 @@ SOCKET_COMMANDS = [
 IMPORT_PROBE = """
 import json, sys
 before = {name.partition(".")[0] for name in sys.modules}
-import daemon.cli
+import daemon.cli.main
 try:
-    code = daemon.cli.main(json.loads(sys.argv[1]))
+    code = daemon.cli.main.main(json.loads(sys.argv[1]))
 except SystemExit as exc:
     code = exc.code
 added = {name.partition(".")[0] for name in sys.modules} - before
@@ -124,9 +124,9 @@ def environ(root: Path, **extra: str) -> dict[str, str]:
 def infractl(
     root: Path, *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m daemon.cli`` run in ``root`` (or ``cwd``), so no stray ./.env is read."""
+    """``python -m daemon.cli.main`` run in ``root`` (or ``cwd``), so no stray ./.env is read."""
     return subprocess.run(
-        [sys.executable, "-m", "daemon.cli", *args],
+        [sys.executable, "-m", "daemon.cli.main", *args],
         env=environ(root, **(env or {})),
         cwd=cwd or root,
         capture_output=True,
@@ -144,7 +144,7 @@ def one_line(stderr: str) -> str:
 
 
 def loaded_modules(root: Path, argv: list[str]) -> tuple[Any, set[str], str]:
-    """(exit status, modules infractl added, stdout) of ``daemon.cli.main(argv)``."""
+    """(exit status, modules infractl added, stdout) of ``daemon.cli.main.main(argv)``."""
     report = root / "modules.json"
     done = subprocess.run(
         [sys.executable, "-c", IMPORT_PROBE, json.dumps(argv), str(report)],

@@ -17,9 +17,10 @@ import pytest
 from chromadb.api.client import Client
 from chromadb.config import Settings
 
-from stores.chroma_embedding import InfraEmbeddingFunction, embedding_function
-from stores.embedding_services import OpenAIEmbedder
-from stores.embeddings import (
+from stores.memory.chroma_embedding import InfraEmbeddingFunction, embedding_function
+from stores.memory.embedders import make_embedder
+from stores.memory.embedding_services import OpenAIEmbedder
+from stores.memory.embeddings import (
     TOKENIZER_PATH,
     TOKENIZER_SHA256,
     EmbedderUnavailable,
@@ -28,7 +29,6 @@ from stores.embeddings import (
     MiniLMEmbedder,
     ModelFileMismatch,
     embed_async,
-    make_embedder,
     sha256_of,
 )
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from jobs.extractive import MAX_CHARS, MAX_SENTENCES, ExtractiveSummary, extractive_summary
-from stores.activity import build_activity
+from stores.coordination.activity import build_activity
 from stores.hours import hour_window_at
-from stores.memory_index import TurnRow
+from stores.memory.records import TurnRow
 
 T0 = datetime(2026, 3, 8, 13, 0, tzinfo=UTC)
 WINDOW = hour_window_at(T0, UTC)

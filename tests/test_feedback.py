@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.bot_callbacks import KEY_FILE, BadCallback, CallbackSigner
+from daemon.bot.callbacks import KEY_FILE, BadCallback, CallbackSigner
 from jobs.outbox import StoreOutbox
-from stores.feedback import (
+from stores.coordination.feedback import (
     Choice,
     ChoiceOutcome,
     FeedbackStore,
@@ -179,8 +179,8 @@ def test_a_damaged_key_is_replaced(tmp_path: Path) -> None:
 PROBE = """
 import json, sys
 before = set(sys.modules)
-import daemon.cli
-code = daemon.cli.main(["--socket", sys.argv[1], "feedback", sys.argv[2]])
+import daemon.cli.main
+code = daemon.cli.main.main(["--socket", sys.argv[1], "feedback", sys.argv[2]])
 loaded = {name.partition(".")[0] for name in set(sys.modules) - before}
 print(json.dumps({"code": code, "loaded": sorted(loaded)}))
 """

@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from jobs.base import HealthConfig, JobContext, ScheduledJobView
-from jobs.health import HealthStatus, check, freshness_check, overdue_jobs
+from jobs.checks import HealthStatus
+from jobs.health import check, freshness_check, overdue_jobs
 from stores.runlog import JobState, RunLog
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

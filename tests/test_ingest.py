@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from daemon.sample import OpenClawWriter, SessionBuilder
+from daemon.sample.writer import OpenClawWriter, SessionBuilder
 from jobs import ingest
-from stores.memory import SearchQuery
-from stores.memory_index import Chunk, MemoryIndex, Write
-from stores.problems import ProblemKind
+from stores.memory.index import MemoryIndex
+from stores.memory.records import Chunk, SearchQuery, Write
+from stores.openclaw.problems import ProblemKind
 from tests.memory_fixtures import (
     MAIN_KEY,
     SAMPLE_TODAY,

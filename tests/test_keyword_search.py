@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from stores.keyword_search import POSTINGS_BUDGET, KeywordPlanner, _plan
-from stores.memory_index import Chunk, ChunkFilter, MemoryIndex, Write
+from stores.memory.index import MemoryIndex
+from stores.memory.keyword_search import POSTINGS_BUDGET, KeywordPlanner, _plan
+from stores.memory.records import Chunk, ChunkFilter, Write
 
 
 def _index(tmp_path: Path, texts: list[str]) -> MemoryIndex:
@@ -69,7 +70,7 @@ def test_past_the_budget_documents_with_all_the_words_come_first(
     texts = [f"bought tickets at the station {i}" for i in range(6)]
     texts += ["bought a cake at the market", "tickets for the market, bought at the station"]
     index = _index(tmp_path, texts)
-    monkeypatch.setattr("stores.keyword_search.POSTINGS_BUDGET", 3)
+    monkeypatch.setattr("stores.memory.keyword_search.POSTINGS_BUDGET", 3)
     hits = index.keyword_search("bought tickets at the market", 4, ChunkFilter())
     assert hits[0] == "c7", "the only chunk with every word"
     assert len(hits) >= 2

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from daemon.errors import ErrorCode
-from daemon.sample import OpenClawWriter
+from daemon.sample.writer import OpenClawWriter
 from tests.memory_fixtures import (
     MAIN_KEY,
     SAMPLE_TODAY,

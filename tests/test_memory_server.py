@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 
 from daemon.errors import ErrorCode
-from stores.memory import SearchQuery
-from stores.memory_index import Chunk, Write
-from stores.vector_index import VectorIndex, VectorStoreUnavailable
+from stores.memory.records import Chunk, SearchQuery, Write
+from stores.memory.vectors import VectorIndex, VectorStoreUnavailable
 from tests.memory_fixtures import (
     Harness,
     HashedWords,

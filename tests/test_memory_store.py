@@ -14,19 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from daemon.sample import OpenClawWriter
-from stores.keywords import fts_query, keywords
-from stores.memory import (
-    RRF_K,
-    EmbedderChanged,
-    MemoryStore,
-    SearchQuery,
-    fuse,
-)
-from stores.memory_index import Chunk, ChunkFilter, MemoryIndex, Write
-from stores.memory_models import VectorSearchResult
-from stores.search_results import approx_tokens
-from stores.vector_index import VectorIndex
+from daemon.sample.writer import OpenClawWriter
+from stores.memory.index import MemoryIndex
+from stores.memory.keywords import fts_query, keywords
+from stores.memory.models import VectorSearchResult
+from stores.memory.records import Chunk, ChunkFilter, SearchQuery, Write
+from stores.memory.results import approx_tokens
+from stores.memory.store import RRF_K, EmbedderChanged, MemoryStore, fuse
+from stores.memory.vectors import VectorIndex
 from tests.memory_fixtures import (
     MAIN_KEY,
     SAMPLE_TODAY,

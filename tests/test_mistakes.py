@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from daemon.sample import OpenClawWriter, SessionBuilder
-from stores.mistake_scan import correction_rule, scan_mistakes, scan_new
-from stores.mistakes import MistakeEntry, MistakeRule, MistakeStore, manual_mistake
-from stores.openclaw_home import Agent, discover
+from daemon.sample.writer import OpenClawWriter, SessionBuilder
+from stores.coordination.mistake_scan import correction_rule, scan_mistakes, scan_new
+from stores.coordination.mistakes import MistakeEntry, MistakeRule, MistakeStore, manual_mistake
+from stores.openclaw.home import Agent, discover
 from tests.memory_fixtures import MAIN_KEY, WORK_KEY
 from tests.support import base_environ, infractl, running_daemon
 

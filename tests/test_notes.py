@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from daemon.sample import OpenClawWriter
-from stores.notes import chunk_markdown, list_notes, read_note
-from stores.problems import ProblemKind
+from daemon.sample.writer import OpenClawWriter
+from stores.openclaw.notes import chunk_markdown, list_notes, read_note
+from stores.openclaw.problems import ProblemKind
 
 NOTE = """\
 # MEMORY.md

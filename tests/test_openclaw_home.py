@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.sample import OpenClawWriter
-from stores.openclaw_home import discover, read_name
-from stores.problems import ProblemKind
+from daemon.sample.writer import OpenClawWriter
+from stores.openclaw.home import discover, read_name
+from stores.openclaw.problems import ProblemKind
 
 
 def _config(home: Path, text: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.supervisor import open_run_log
+from daemon.opening import open_run_log
 from stores.runlog import RunLog, RunStatus, RunTrigger
 from stores.sqlite import CorruptDatabase, IncompatibleDatabase
 

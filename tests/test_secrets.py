@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from daemon.sample import write_sample_home
+from daemon.sample.home import write_sample_home
 from tests.support import base_environ, running_daemon, wait_for
 
 KEY = "sk-test-Zq8vR2mLx4Tn6Wc9Yb1Kd3Hf5Gj7"

@@ -129,7 +129,7 @@ def clean_environ(home: Path) -> dict[str, str]:
 
 def infractl(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "daemon.cli", *args],
+        [sys.executable, "-m", "daemon.cli.main", *args],
         env=env,
         cwd=cwd,
         capture_output=True,

@@ -11,14 +11,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from daemon.sample import OpenClawWriter
-from stores.feedback import Choice, FeedbackStore
-from stores.mistakes import MistakeStore
-from stores.openclaw_home import discover
-from stores.priorities import load_priorities
-from stores.problems import ProblemKind
-from stores.signal_drops import DROP_FILE, collect, read_drop_file
-from stores.signals import (
+from daemon.sample.writer import OpenClawWriter
+from stores.coordination.drops import DROP_FILE, collect, read_drop_file
+from stores.coordination.feedback import Choice, FeedbackStore
+from stores.coordination.mistakes import MistakeStore
+from stores.coordination.priorities import load_priorities
+from stores.coordination.signals import (
     DEFAULT_TTL,
     CrossAgentSignal,
     SignalKind,
@@ -27,6 +25,8 @@ from stores.signals import (
     new_signal,
     parse_expiry,
 )
+from stores.openclaw.home import discover
+from stores.openclaw.problems import ProblemKind
 from tests.support import base_environ, infractl, running_daemon
 
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)

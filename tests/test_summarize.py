@@ -13,14 +13,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from daemon.sample import OpenClawWriter
+from daemon.sample.writer import OpenClawWriter
 from jobs.base import JobContext, ScheduledJobView, SummaryConfig
 from jobs.llm import LLMClient, LLMConfig
 from jobs.summarize import run
-from stores.memory import SearchQuery
-from stores.memory_index import ChunkFilter, Write
+from stores.coordination.summary_notes import read_day_summary, read_hours
+from stores.memory.records import ChunkFilter, SearchQuery, Write
 from stores.runlog import RunStatus, RunTrigger
-from stores.summary_notes import read_day_summary, read_hours
 from tests.fake_anthropic import SERVER_ERROR, FakeAnthropic, Recorded, Reply, running, text
 from tests.memory_fixtures import MAIN_KEY, Harness, HashedWords, hashed_words_are_not_rebuilt
 

@@ -15,8 +15,7 @@ from zoneinfo import ZoneInfo
 import filelock
 import pytest
 
-from stores.hours import HourWindow, hour_window_at, hour_windows, previous_hour
-from stores.summary_notes import (
+from stores.coordination.summary_notes import (
     LOCK_NAME,
     CompactionConfig,
     Origin,
@@ -28,6 +27,7 @@ from stores.summary_notes import (
     roll_up,
     write_hour,
 )
+from stores.hours import HourWindow, hour_window_at, hour_windows, previous_hour
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DAY = date(2026, 3, 8)
@@ -124,7 +124,7 @@ def test_an_hour_is_written_once_across_a_restart_in_another_process(workspace: 
     script = (
         "import sys; from pathlib import Path\n"
         "from stores.hours import HourWindow\n"
-        "from stores.summary_notes import Origin, SummaryKind, write_hour\n"
+        "from stores.coordination.summary_notes import Origin, SummaryKind, write_hour\n"
         "w = HourWindow.model_validate_json(sys.argv[2])\n"
         "write_hour(Path(sys.argv[1]), w, 'After the restart.', Origin(SummaryKind.EXTRACTIVE))\n"
     )

@@ -13,18 +13,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from daemon.sample import OpenClawWriter
+from daemon.sample.writer import OpenClawWriter
 from jobs.base import JobContext, SyncConfig
 from jobs.sync import run
-from stores.chunking import chunk_id
-from stores.digest_notes import read_digest
-from stores.feedback import Choice, FeedbackStore
+from stores.coordination.digest_notes import read_digest
+from stores.coordination.drops import DROP_FILE
+from stores.coordination.feedback import Choice, FeedbackStore
+from stores.coordination.mistakes import MistakeStore
+from stores.coordination.signals import SignalKind, SignalPriority, SignalStore, new_signal
+from stores.coordination.summary_notes import Origin, SummaryKind, roll_up, write_hour
 from stores.hours import hour_window_at
-from stores.memory_index import Chunk, Write
-from stores.mistakes import MistakeStore
-from stores.signal_drops import DROP_FILE
-from stores.signals import SignalKind, SignalPriority, SignalStore, new_signal
-from stores.summary_notes import Origin, SummaryKind, roll_up, write_hour
+from stores.memory.chunking import chunk_id
+from stores.memory.records import Chunk, Write
 from tests.memory_fixtures import (
     MAIN_KEY,
     WORK_KEY,

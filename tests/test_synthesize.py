@@ -14,17 +14,17 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from daemon.sample import OpenClawWriter
+from daemon.sample.writer import OpenClawWriter
 from jobs.base import JobContext
 from jobs.clusters import cluster
 from jobs.llm import LLMClient, LLMConfig
 from jobs.outbox import StoreOutbox
 from jobs.synthesize import run
 from jobs.weekly_text import parse_advice
-from stores.chunking import chunk_id
-from stores.digest_notes import read_digest
-from stores.feedback import Choice, FeedbackStore, RecommendationState
-from stores.mistakes import MistakeEntry, MistakeRule, MistakeStore, manual_mistake
+from stores.coordination.digest_notes import read_digest
+from stores.coordination.feedback import Choice, FeedbackStore, RecommendationState
+from stores.coordination.mistakes import MistakeEntry, MistakeRule, MistakeStore, manual_mistake
+from stores.memory.chunking import chunk_id
 from tests.fake_anthropic import SERVER_ERROR, FakeAnthropic, Recorded, Reply, running, text
 from tests.memory_fixtures import Harness, HashedWords, hashed_words_are_not_rebuilt, minilm
 

@@ -10,10 +10,9 @@ from typing import Any, Literal
 
 import pytest
 
-from daemon.sample import OpenClawWriter, SessionBuilder
-from stores.problems import ProblemKind, SkipReason
-from stores.transcript_entries import Names, Role, clean_assistant_text, clean_user_text
-from stores.transcripts import (
+from daemon.sample.writer import OpenClawWriter, SessionBuilder
+from stores.openclaw.entries import Names, Role, clean_assistant_text, clean_user_text
+from stores.openclaw.jsonl import (
     FileState,
     JsonlCheckpoint,
     JsonlRead,
@@ -22,7 +21,8 @@ from stores.transcripts import (
     list_session_files,
     read_jsonl,
 )
-from stores.turns import JsonlSource
+from stores.openclaw.problems import ProblemKind, SkipReason
+from stores.openclaw.turns import JsonlSource
 
 NAMES = Names(assistant="Juniper", user="Dana")
 KEY = "agent:main:telegram:direct:5550001"

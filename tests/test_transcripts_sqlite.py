@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from daemon.sample import OpenClawWriter, SessionBuilder
-from stores.problems import ProblemKind, SkipReason
-from stores.transcript_entries import Names, Role
-from stores.transcripts_sqlite import SessionProgress, SqliteCheckpoint, SqliteRead, read_sqlite
+from daemon.sample.writer import OpenClawWriter, SessionBuilder
+from stores.openclaw.database import SessionProgress, SqliteCheckpoint, SqliteRead, read_sqlite
+from stores.openclaw.entries import Names, Role
+from stores.openclaw.problems import ProblemKind, SkipReason
 
 NAMES = Names(assistant="Ledger", user="Dana")
 KEY = "agent:work:telegram:direct:5550001"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from daemon.sample import write_sample_home
+from daemon.sample.home import write_sample_home
 from tests.support import DaemonProcess, running_daemon, wait_for
 
 

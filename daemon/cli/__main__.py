@@ -1,0 +1,7 @@
+"""``python -m daemon.cli``: the same as ``infractl``."""
+
+import sys
+
+from daemon.cli.main import main
+
+sys.exit(main())
