@@ -26,11 +26,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jobs.base import HealthConfig, JobContext, MemoryConfig, OpenClawSource, ScheduledJobView
+from jobs.base import HealthConfig, JobContext, MemoryConfig, ScheduledJobView
 from jobs.ingest import Ingest
 from stores.memory.embedders import make_embedder
 from stores.memory.records import ChunkFilter, SearchQuery
 from stores.memory.store import MemoryStore
+from stores.openclaw.home import OpenClawSource
 from stores.runlog import RunLog
 
 CATEGORIES = ["single-hop", "multi-hop", "temporal", "open-domain"]

@@ -35,12 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from daemon.client import AsyncControlClient
 from daemon.sample.writer import OpenClawWriter
-from jobs.base import HealthConfig, JobContext, MemoryConfig, OpenClawSource, ScheduledJobView
+from jobs.base import HealthConfig, JobContext, MemoryConfig, ScheduledJobView
 from jobs.ingest import Ingest
 from stores.memory.embedders import make_embedder
 from stores.memory.embeddings import Embedder
 from stores.memory.records import SearchQuery
 from stores.memory.store import MemoryStore
+from stores.openclaw.home import OpenClawSource
 from stores.runlog import RunLog
 
 NAMES = ["Ana", "Bo", "Chen", "Dana", "Eli", "Femi", "Gus", "Hana", "Ivo", "Jun", "Kai", "Lea"]

@@ -122,6 +122,7 @@ class JobScheduler:
         self.catchup_grace = catchup_grace
         self._started_at = clock()
         self._paused: set[str] = set()
+        self._idle_at: dict[str, datetime] = {}
         self._scheduler = AsyncIOScheduler(
             timezone=tz,
             executors={"default": _RunnerExecutor(self._dispatch)},
@@ -240,11 +241,28 @@ class JobScheduler:
             )
             log.warning("job.missed", job=name, scheduled_for=scheduled_for.isoformat())
             return
+        if await self._idle(name):
+            return
         trigger = RunTrigger.CATCHUP if lateness > LATE_AFTER else RunTrigger.SCHEDULE
         entry = await self._start_quietly(name, trigger, scheduled_for)
         if entry is not None:
             # Held until the run ends, so APScheduler's max_instances=1 sees it as running.
             await asyncio.shield(entry.task)
+
+    async def _idle(self, name: str) -> bool:
+        """The job says a run now would find nothing to do: no run, nothing in the run log."""
+        spec = self.specs[name]
+        if spec.idle is None or name in self.runner.running():
+            return False
+        try:
+            idle = await spec.idle(self.runner.context)
+        except Exception as exc:  # a failing check must never stop the job: run it instead
+            log.warning("job.idle_check_failed", job=name, error=f"{type(exc).__name__}: {exc}")
+            return False
+        if idle:
+            self._idle_at[name] = self.clock()
+            log.debug("job.idle", job=name)
+        return idle
 
     async def _start_quietly(
         self, name: str, trigger: RunTrigger, scheduled_for: datetime | None
@@ -345,6 +363,7 @@ class JobScheduler:
                     paused=name in self._paused,
                     interval=settings.schedule.nominal_interval(now, self.tz),
                     next_run_at=job.next_run_time if job is not None else None,
+                    idle_at=self._idle_at.get(name),
                 )
             )
         return views

@@ -46,7 +46,6 @@ from jobs.base import (
     JobContext,
     JobSpec,
     MemoryConfig,
-    OpenClawSource,
     SummaryConfig,
 )
 from jobs.health import overdue_jobs
@@ -184,11 +183,7 @@ class Supervisor:
             scheduler=_LazySchedulerView(self),
             health=HealthConfig(min_free_disk_bytes=self.settings.min_free_disk_mb * 2**20),
             write_probes=self._write_probes(),
-            openclaw=OpenClawSource(
-                home=self.settings.resolved_openclaw_state_dir(),
-                main_workspace=self.settings.workspace_path,
-                profile=self.settings.openclaw_profile,
-            ),
+            openclaw=self.settings.openclaw_source(),
             memory=self.memory,
             memory_error=self.memory_error,
             memory_config=MemoryConfig(memory.window_turns, memory.window_stride),

@@ -125,9 +125,7 @@ def _sources(ctx: JobContext, config: BackupConfig) -> Sources:
         )
     if ctx.openclaw is None:
         return Sources(ctx.state_dir, notes=notes)
-    home = discover(
-        ctx.openclaw.home, profile=ctx.openclaw.profile, main_workspace=ctx.openclaw.main_workspace
-    )
+    home = discover(ctx.openclaw)
     databases = {
         a.id: a.database
         for a in home.agents

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from stores.backup.config import BackupConfig
+from stores.openclaw.home import OpenClawSource
 from stores.runlog import JobState, RunLog
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ class ScheduledJobView:
     paused: bool
     interval: timedelta | None
     next_run_at: datetime | None
+    #: When a scheduled run last found nothing to do and was not started (``JobSpec.idle``).
+    idle_at: datetime | None = None
 
 
 class SchedulerView(Protocol):
@@ -67,15 +70,6 @@ class Progress:
 
     def to_dict(self) -> dict[str, Any]:
         return {"phase": self.phase, "done": self.done, "total": self.total}
-
-
-@dataclass(frozen=True)
-class OpenClawSource:
-    """Where OpenClaw keeps its state, as the settings say."""
-
-    home: Path
-    main_workspace: Path | None = None
-    profile: str | None = None
 
 
 @dataclass(frozen=True)
@@ -168,3 +162,6 @@ class JobSpec:
     description: str
     #: Run once when the daemon starts (recorded with trigger ``startup``).
     run_at_startup: bool = False
+    #: Asked before a scheduled run: True when it would find nothing to do, and then no run
+    #: starts (and none is recorded). Manual, start-up and change-triggered runs always start.
+    idle: Callable[[JobContext], Awaitable[bool]] | None = None

@@ -100,7 +100,8 @@ def freshness_check(
     if view.interval is None:
         return HealthCheck(name, HealthStatus.OK, "not scheduled")
     last_success = state.last_success_at if state else None
-    reference = max(filter(None, (last_success, started_at)))
+    # A run that found nothing to do was not started, but the job was looked after.
+    reference = max(filter(None, (last_success, view.idle_at, started_at)))
     limit = 2 * view.interval
     last = last_success.isoformat(timespec="seconds") if last_success else "never"
     if now - reference > limit:

@@ -10,6 +10,7 @@ skipped; it never stops the other sources.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from stores.memory.records import Write
 from stores.memory.store import MemoryStore
 from stores.openclaw.database import SqliteCheckpoint, read_sqlite
 from stores.openclaw.entries import Names, Role
-from stores.openclaw.home import Agent, discover
+from stores.openclaw.home import Agent, OpenClawSource, discover
 from stores.openclaw.jsonl import (
     JsonlCheckpoint,
     SessionFile,
@@ -41,7 +42,8 @@ from stores.openclaw.jsonl import (
     read_jsonl,
 )
 from stores.openclaw.notes import list_notes, read_note
-from stores.openclaw.problems import Problem, ProblemKind
+from stores.openclaw.problems import Problem, ProblemKind, by_source
+from stores.openclaw.sources import signature
 from stores.openclaw.turns import Turn
 
 #: Problems logged one by one per run; the rest are counted, so a broken file cannot flood.
@@ -86,6 +88,27 @@ class IngestReport:
         }
 
 
+#: Where the memory index keeps the signature of the sources its last full run read.
+SIGNATURE_KEY = "sources_signature"
+#: And what the last full run could not read, per source (``memory.stats`` shows it).
+PROBLEMS_KEY = "sources_problems"
+
+
+async def idle(ctx: JobContext) -> bool:
+    """Nothing OpenClaw keeps changed since the last full run, and every chunk has a vector:
+    a scheduled run would read nothing."""
+    if ctx.memory is None or ctx.openclaw is None:
+        return False
+    return await asyncio.to_thread(_unchanged, ctx.openclaw, ctx.memory)
+
+
+def _unchanged(source: OpenClawSource, memory: MemoryStore) -> bool:
+    recorded = memory.index.get_meta(SIGNATURE_KEY)
+    if recorded is None or memory.index.count_to_embed():
+        return False
+    return recorded == signature(discover(source))
+
+
 async def run(ctx: JobContext) -> JobResult:
     if ctx.memory is None or ctx.openclaw is None:
         raise RuntimeError("the memory store is not open; see `infractl health`")
@@ -119,9 +142,9 @@ class Ingest:
         self._checkpoints: dict[str, dict[Path, JsonlCheckpoint]] = {}
 
     def run(self) -> IngestReport:
-        home = discover(
-            self.source.home, profile=self.source.profile, main_workspace=self.source.main_workspace
-        )
+        home = discover(self.source)
+        # Taken before reading: a change made during the run makes the next check differ.
+        before = signature(home) if self.only is None else None
         self.report.problems.extend(home.problems)
         agents = [a for a in home.agents if self.only is None or a.id == self.only]
         if self.ctx.params.get("rebuild"):
@@ -141,6 +164,9 @@ class Ingest:
             self.ctx.progress.done = done
         self.report.agents = len(agents)
         self._embed()
+        if before is not None:
+            self.index.set_meta(SIGNATURE_KEY, before)
+            self.index.set_meta(PROBLEMS_KEY, json.dumps(by_source(self.report.problems)))
         return self.report
 
     def _embed(self) -> None:
@@ -235,7 +261,7 @@ class Ingest:
     def _notes(self, agent: Agent) -> None:
         prefix = f"{agent.id}:note:"
         stored = self.index.checkpoints(prefix)
-        paths, problems = list_notes(agent.workspace)
+        paths, problems = list_notes(agent.workspace, agent.extra_paths)
         self.report.problems.extend(problems)
         current = {prefix + str(p): p for p in paths}
         for key, path in current.items():

@@ -19,6 +19,7 @@ JOBS: dict[str, JobSpec] = {
             ingest.run,
             "new transcript entries and notes of every agent into the memory store",
             run_at_startup=True,
+            idle=ingest.idle,
         ),
         JobSpec(
             "summarize",

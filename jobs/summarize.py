@@ -92,9 +92,7 @@ async def run(ctx: JobContext) -> JobResult:
     if ctx.memory is None or ctx.openclaw is None:
         raise RuntimeError("the memory store is not open; see `infractl health`")
     source = ctx.openclaw
-    home = await asyncio.to_thread(
-        discover, source.home, profile=source.profile, main_workspace=source.main_workspace
-    )
+    home = await asyncio.to_thread(discover, source)
     job = Summarize(ctx, ctx.memory)
     job.horizon = await asyncio.to_thread(ingested_through, ctx)
     for agent in home.agents:

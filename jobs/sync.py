@@ -80,9 +80,7 @@ async def run(ctx: JobContext) -> JobResult:
     if ctx.signals is None:
         raise RuntimeError("the signal store is not open; see `infractl health`")
     source = ctx.openclaw
-    home = await asyncio.to_thread(
-        discover, source.home, profile=source.profile, main_workspace=source.main_workspace
-    )
+    home = await asyncio.to_thread(discover, source)
     job = DailySync(ctx, ctx.memory, ctx.signals, home)
     await job.gather_inputs()
     for agent in home.agents:

@@ -94,9 +94,7 @@ async def run(ctx: JobContext) -> JobResult:
     if ctx.mistakes is None:
         raise RuntimeError("the mistakes log is not open; see `infractl health`")
     source = ctx.openclaw
-    home = await asyncio.to_thread(
-        discover, source.home, profile=source.profile, main_workspace=source.main_workspace
-    )
+    home = await asyncio.to_thread(discover, source)
     job = Synthesize(ctx, ctx.memory, ctx.mistakes, home)
     await job.scan()
     week = await job.week_mistakes()

@@ -24,7 +24,6 @@ from jobs.base import (
     HealthConfig,
     JobContext,
     MemoryConfig,
-    OpenClawSource,
     ScheduledJobView,
 )
 from jobs.ingest import Ingest, IngestReport
@@ -37,6 +36,7 @@ from stores.memory.embeddings import (
 )
 from stores.memory.records import Chunk, TurnRow
 from stores.memory.store import MemoryStore
+from stores.openclaw.home import OpenClawSource
 from stores.runlog import RunLog
 
 #: The sample home's "today": its sessions are two days, one day and a few hours before it.

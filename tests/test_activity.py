@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from daemon.sample.writer import OpenClawWriter, SessionBuilder
+from daemon.sample.session import SessionBuilder
+from daemon.sample.writer import OpenClawWriter
 from stores.coordination.activity import (
     HourlyActivity,
     build_activity,

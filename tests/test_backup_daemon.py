@@ -132,7 +132,7 @@ def test_backup_now_follows_the_run_and_its_progress(daemon: DaemonProcess) -> N
     assert "verified" in stats["summary"]
     assert stats["pause"]["paused"]
     assert stats["pause"]["held_ms"] > 0
-    assert stats["memory"] == {"chunks": 10, "embedded": 10, "turns": 12, "vector_deletes": 0}
+    assert stats["memory"] == {"chunks": 12, "embedded": 12, "turns": 12, "vector_deletes": 0}
     assert stats["verified"]["chroma"]["search"]["found"]
     # The run showed where it was: the verify phase (a Chroma subprocess) lasts long enough.
     verifying = [p for p in seen if p["phase"] == "verify"]
@@ -161,7 +161,7 @@ def test_list_verify_and_prune_through_infractl(daemon: DaemonProcess) -> None:
     assert report["ok"]
     assert report["files"] == newest["files"]
     assert set(report["sqlite"].values()) == {"ok"}
-    assert report["chroma"]["count"] == 10
+    assert report["chroma"]["count"] == 12
     assert report["chroma"]["search"]["found"]
     human = ctl(daemon.root, "backup", "verify")
     assert human.returncode == 0

@@ -167,14 +167,14 @@ def test_a_backup_restores_the_same_memory_and_workspaces(root: Path, compressio
     assert manifest.pause.paused
     assert manifest.pause.held_ms > 0
     assert manifest.memory is not None
-    assert manifest.memory.chunks == manifest.memory.embedded == 10
+    assert manifest.memory.chunks == manifest.memory.embedded == 12
     beside = json.loads(backup.beside_path.read_text())
     assert beside["manifest"]["files"] == json.loads(manifest.encoded())["files"]
     assert beside["archive_sha256"]
     assert beside["archive_size"] == backup.archive.stat().st_size
     assert created.check.ok
     assert created.check.chroma
-    assert created.check.chroma["count"] == 10
+    assert created.check.chroma["count"] == 12
 
     restored = restore_into(backup, Keys(), root / "restored", Progress())
     assert restored.check.ok, restored.check.problems

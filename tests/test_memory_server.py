@@ -99,7 +99,7 @@ def test_the_sample_is_ingested_and_found_on_the_server(
     first = on_server.ingest()
     assert (first.turns, first.problems) == (12, [])
     stats = on_server.store.stats()
-    assert (stats.store, stats.chunks, stats.vectors) == (chroma_url, 10, 10)
+    assert (stats.store, stats.chunks, stats.vectors) == (chroma_url, 12, 12)
     on_server.assert_consistent()
 
     entries = home_entries(on_server.home)
@@ -112,14 +112,14 @@ def test_the_sample_is_ingested_and_found_on_the_server(
 
     second = on_server.ingest()
     assert (second.turns, second.chunks, second.sources) == (0, 0, 0)
-    assert on_server.store.vectors.count() == 10
+    assert on_server.store.vectors.count() == 12
 
 
 def test_a_restarted_daemon_finds_its_vectors_on_the_server(on_server: Harness) -> None:
     on_server.ingest()
     before = on_server.store.search(SearchQuery("launch review", k=3))
     on_server.reopen()
-    assert on_server.store.stats().vectors == 10
+    assert on_server.store.stats().vectors == 12
     after = on_server.store.search(SearchQuery("launch review", k=3))
     assert [(r.id, r.vector_rank) for r in after.results] == [
         (r.id, r.vector_rank) for r in before.results
@@ -137,9 +137,9 @@ def test_manual_memories_forgetting_and_reset_on_the_server(on_server: Harness) 
     assert hit.id == "manual:k"
 
     work = on_server.store.index.ids_where(agent="work")
-    assert on_server.store.forget(work) == 3
-    assert on_server.store.stats().vectors == 8
-    assert on_server.store.reset() == 7
+    assert on_server.store.forget(work) == 4
+    assert on_server.store.stats().vectors == 9
+    assert on_server.store.reset() == 8
     assert on_server.vector_ids() == {"manual:k"}
     assert on_server.ingest().turns == 12
     on_server.assert_consistent()

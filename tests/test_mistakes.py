@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.sample.writer import OpenClawWriter, SessionBuilder
+from daemon.sample.session import SessionBuilder
+from daemon.sample.writer import OpenClawWriter
 from stores.coordination.mistake_scan import correction_rule, scan_mistakes, scan_new
 from stores.coordination.mistakes import MistakeEntry, MistakeRule, MistakeStore, manual_mistake
 from stores.openclaw.home import Agent, discover

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from daemon.sample.writer import OpenClawWriter
+from stores.openclaw.home import ExtraPath
 from stores.openclaw.notes import chunk_markdown, list_notes, read_note
 from stores.openclaw.problems import ProblemKind
 
@@ -40,11 +41,43 @@ def test_notes_of_a_workspace(root: Path) -> None:
     notes, problems = list_notes(ws)
     assert [n.relative_to(ws).as_posix() for n in notes] == [
         "MEMORY.md",
+        "USER.md",
         "memory/2026-03-08.md",
         "memory/2026-03-09-garden.md",
         "memory/archive/2025-12-31.md",
     ]
     assert problems == []
+
+
+def test_only_the_files_openclaw_indexes_are_notes(tmp_path: Path) -> None:
+    """Exact-case MEMORY.md, no symlinks, and the configured extra paths (a file, a folder
+    with a pattern), each once however it is reached."""
+    ws, outside = tmp_path / "ws", tmp_path / "outside"
+    (ws / "memory").mkdir(parents=True)
+    outside.mkdir()
+    (ws / "memory.md").write_text("lower-case: OpenClaw skips it\n")
+    (outside / "secret.md").write_text("# not in the workspace\n")
+    (ws / "memory" / "linked.md").symlink_to(outside / "secret.md")
+    (ws / "memory" / "linked-dir").symlink_to(outside)
+    (ws / "docs" / "deep").mkdir(parents=True)
+    (ws / "docs" / "deep" / "a.md").write_text("a\n")
+    (ws / "docs" / "b.txt").write_text("b\n")
+    (ws / "extra.md").write_text("extra\n")
+    extras = [ExtraPath(ws / "docs", "**/*.md"), ExtraPath(ws / "extra.md"), ExtraPath(ws / "docs")]
+    notes, problems = list_notes(ws, extras)
+    assert [n.relative_to(ws).as_posix() for n in notes] == ["docs/deep/a.md", "extra.md"]
+    assert problems == []
+
+
+def test_a_binary_note_is_reported_and_not_indexed(tmp_path: Path) -> None:
+    path = tmp_path / "MEMORY.md"
+    path.write_bytes(bytes(range(256)) * 64)
+    note, problems = read_note(path, tmp_path)
+    assert note is None
+    assert [p.kind for p in problems] == [ProblemKind.NOT_TEXT]
+    path.write_bytes(b"# Notes\n\x00\x00 a NUL in the middle\n")
+    note, problems = read_note(path, tmp_path)
+    assert (note, [p.kind for p in problems]) == (None, [ProblemKind.NOT_TEXT])
 
 
 def test_a_workspace_without_notes(tmp_path: Path) -> None:

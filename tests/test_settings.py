@@ -60,9 +60,18 @@ def test_openclaw_variables_are_honoured(root: Path) -> None:
     del environ["OPENCLAW_INFRA_OPENCLAW_STATE_DIR"]
     environ["OPENCLAW_STATE_DIR"] = str(root / "elsewhere")
     environ["OPENCLAW_WORKSPACE_DIR"] = str(root / "ws")
+    environ["OPENCLAW_CONFIG_PATH"] = str(root / "oc.json")
+    environ["OPENCLAW_HOME"] = str(root / "home")
     settings = load_settings(environ=environ)
     assert settings.resolved_openclaw_state_dir() == root / "elsewhere"
-    assert settings.workspace_path == root / "ws"
+    # OpenClaw's own variable is OpenClaw's rule (after its config); the daemon's wins outright.
+    assert (settings.workspace_path, settings.openclaw_workspace_dir) == (None, root / "ws")
+    env = settings.openclaw_source().env
+    assert (env.config_path, env.home, env.workspace_dir) == (
+        root / "oc.json",
+        root / "home",
+        root / "ws",
+    )
 
 
 def test_profile_picks_its_own_openclaw_home(root: Path) -> None:

@@ -258,18 +258,23 @@ async def test_a_rerun_replaces_the_section_and_keeps_what_the_agent_added(world
 
 
 @pytest.mark.parametrize(
-    ("env", "status", "detail"),
+    ("env", "within", "status", "detail"),
     [
-        ({"FAKE_OPENCLAW_EXIT": "3"}, "failed", "exited with 3: gateway closed (1006)"),
-        ({"FAKE_OPENCLAW_SLEEP": "5"}, "timeout", "no answer within 0.3s"),
+        ({"FAKE_OPENCLAW_EXIT": "3"}, 30, "failed", "exited with 3: gateway closed (1006)"),
+        ({"FAKE_OPENCLAW_SLEEP": "5"}, 0.3, "timeout", "no answer within 0.3s"),
     ],
 )
 async def test_a_failing_announcement_is_reported_not_raised(
-    world: World, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], status: str, detail: str
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    within: float,
+    status: str,
+    detail: str,
 ) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    result = await run(world.ctx(announce_timeout=timedelta(seconds=0.3)))
+    result = await run(world.ctx(announce_timeout=timedelta(seconds=within)))
     assert result.stats["notes_written"] == 3
     assert result.stats["announce"]["status"] == status
     assert detail in result.stats["announce"]["detail"]

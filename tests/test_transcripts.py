@@ -10,8 +10,9 @@ from typing import Any, Literal
 
 import pytest
 
-from daemon.sample.writer import OpenClawWriter, SessionBuilder
-from stores.openclaw.entries import Names, Role, clean_assistant_text, clean_user_text
+from daemon.sample.session import SessionBuilder
+from daemon.sample.writer import OpenClawWriter
+from stores.openclaw.entries import Names, Role
 from stores.openclaw.jsonl import (
     FileState,
     JsonlCheckpoint,
@@ -23,6 +24,7 @@ from stores.openclaw.jsonl import (
 )
 from stores.openclaw.problems import ProblemKind, SkipReason
 from stores.openclaw.turns import JsonlSource
+from stores.openclaw.wrappers import clean_assistant_text, clean_user_text
 
 NAMES = Names(assistant="Juniper", user="Dana")
 KEY = "agent:main:telegram:direct:5550001"

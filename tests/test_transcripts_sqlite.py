@@ -8,9 +8,8 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
-from daemon.sample.writer import OpenClawWriter, SessionBuilder
+from daemon.sample.session import SessionBuilder
+from daemon.sample.writer import OpenClawWriter
 from stores.openclaw.database import SessionProgress, SqliteCheckpoint, SqliteRead, read_sqlite
 from stores.openclaw.entries import Names, Role
 from stores.openclaw.problems import ProblemKind, SkipReason
@@ -296,17 +295,29 @@ def test_a_database_damaged_inside_is_a_problem_too(root: Path) -> None:
     assert [p.kind for p in read.problems] == [ProblemKind.CORRUPT_DATABASE]
 
 
-@pytest.mark.parametrize("version", [0, 3])
-def test_an_older_schema_is_reported(root: Path, version: int) -> None:
+def test_a_database_without_transcripts_is_no_problem(root: Path) -> None:
+    """Releases up to 2026.7.1 keep the same file (schema 1) for other things; their
+    transcripts are in JSONL files."""
+    db = root / "agents" / "main" / "agent" / "openclaw-agent.sqlite"
+    db.parent.mkdir(parents=True)
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE schema_meta (meta_key TEXT PRIMARY KEY, value TEXT)")
+        conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    read = _read(db)
+    assert (read.turns, read.problems, read.has_transcripts) == ((), (), False)
+
+
+def test_a_new_schema_without_transcripts_is_reported(root: Path) -> None:
     writer = OpenClawWriter(root)
     db = writer.write_sqlite("work", KEY, _chain(writer))
     with sqlite3.connect(db) as conn:
-        conn.execute(f"PRAGMA user_version = {version}")
+        conn.execute("DROP TABLE transcript_events")
     conn.close()
     read = _read(db)
     assert read.turns == ()
     assert [p.kind for p in read.problems] == [ProblemKind.OLD_SCHEMA]
-    assert f"schema version {version}" in read.problems[0].detail
+    assert "no transcript_events table" in read.problems[0].detail
 
 
 def test_a_missing_database_is_a_problem(root: Path) -> None:
@@ -318,3 +329,109 @@ def _fingerprint(db: Path) -> list[tuple[str, int]]:
     """Content and mtime of the database and its WAL: what a writer would change."""
     files = [db, Path(f"{db}-wal")]
     return [(hashlib.sha256(f.read_bytes()).hexdigest(), f.stat().st_mtime_ns) for f in files]
+
+
+# --- sessions that left transcript_events (2026.9) -------------------------------------------
+
+
+def test_a_deleted_session_is_read_once_from_its_archive(root: Path) -> None:
+    writer = OpenClawWriter(root)
+    first, second = _chain(writer)
+    db = writer.write_sqlite("work", KEY, [first, second])
+    writer.delete_session("work", first, T0 + timedelta(days=3))
+
+    read = _read(db)
+
+    texts = _texts(read)
+    assert "The quarterly report is due on the 5th." in texts  # only in the archive now
+    assert "Got it: Priya, revenue." in texts
+    assert read.problems == ()
+    assert {t.session_id for t in read.turns} == {first.session_id, second.session_id}
+    again = _read(db, read.checkpoint)
+    assert (again.turns, again.problems) == ((), ())
+
+
+def test_a_session_deleted_after_it_was_read_adds_nothing_new(root: Path) -> None:
+    """Its rows were read while live; the archive holds the same entries (the ingest knows them
+    by id), and is not read again after that."""
+    writer = OpenClawWriter(root)
+    chain = _chain(writer)
+    db = writer.write_sqlite("work", KEY, chain)
+    read = _read(db)
+    writer.delete_session("work", chain[0], T0 + timedelta(days=3))
+    after = _read(db, read.checkpoint)
+    assert {t.entry_id for t in after.turns} <= {t.entry_id for t in read.turns}
+    assert _read(db, after.checkpoint).turns == ()
+
+
+def test_a_cold_stored_session_is_still_memory(root: Path) -> None:
+    """Cold storage (opt-in) moves old rows out of transcript_events into a zstd file of
+    records, or into the row itself; OpenClaw cannot be made to write it in a short run."""
+    writer = OpenClawWriter(root)
+    first, second = _chain(writer)
+    db = writer.write_sqlite("work", KEY, [first, second])
+    writer.cold_store("work", first, T0 + timedelta(days=40))
+    writer.cold_store("work", second, T0 + timedelta(days=40), in_file=False)
+
+    read = _read(db)
+
+    assert _texts(read) == [
+        "The quarterly report is due on the 5th.",
+        "Noted: report due on the 5th.",
+        "Priya owns the revenue section.",
+        "Report due on the 5th; Priya has revenue.",
+        "Got it: Priya, revenue.",
+    ]
+    assert read.problems == ()
+    assert _read(db, read.checkpoint).turns == ()
+
+
+def test_cold_storage_of_rows_already_read_reads_nothing_again(root: Path) -> None:
+    writer = OpenClawWriter(root)
+    chain = _chain(writer)
+    db = writer.write_sqlite("work", KEY, chain)
+    read = _read(db)
+    writer.cold_store("work", chain[0], T0 + timedelta(days=40))
+    assert _read(db, read.checkpoint).turns == ()
+
+
+def test_a_damaged_cold_archive_is_a_problem_and_the_rest_is_read(root: Path) -> None:
+    writer = OpenClawWriter(root)
+    first, second = _chain(writer)
+    db = writer.write_sqlite("work", KEY, [first, second])
+    name = writer.cold_store("work", first, T0 + timedelta(days=40))
+    (root / "agents" / "work" / "sessions" / "cold" / name).write_bytes(b"not zstd at all")
+
+    read = _read(db)
+
+    assert _texts(read)[-1] == "Got it: Priya, revenue."
+    assert [p.kind for p in read.problems] == [ProblemKind.UNREADABLE]
+    assert name in read.problems[0].where
+
+
+def test_a_rewritten_session_is_read_again(root: Path) -> None:
+    """``openclaw doctor`` relabels old rows in place and moves the session's generation: the
+    session is read again from its start (the ingest keeps what it already stored by id)."""
+    writer = OpenClawWriter(root)
+    chain = _chain(writer)
+    db = writer.write_sqlite("work", KEY, chain)
+    read = _read(db)
+    assert _read(db, read.checkpoint).turns == ()
+    chain[0].entries[2]["message"]["content"][0]["text"] = "The report is due on the 6th."
+    writer.rewrite("work", chain[0], "a" * 32)
+
+    again = _read(db, read.checkpoint)
+
+    assert "The report is due on the 6th." in _texts(again)
+    assert {t.session_id for t in again.turns} == {chain[0].session_id}
+    assert _read(db, again.checkpoint).turns == ()
+
+
+def test_checkpoints_written_before_archives_were_read_still_load(root: Path) -> None:
+    old = {"s1": [7, True], "s2": [3, False]}
+    checkpoint = SqliteCheckpoint.from_dict(old)
+    assert checkpoint.sessions == {
+        "s1": SessionProgress(7, SkipReason.MEMORY_FLUSH),
+        "s2": SessionProgress(3, None),
+    }
+    assert SqliteCheckpoint.from_dict(checkpoint.to_dict()) == checkpoint

@@ -151,6 +151,7 @@ class DaemonAPI:
                     "progress": running[name].progress.to_dict() if name in running else None,
                     "last_status": state.last_status.value if state and state.last_status else None,
                     "last_success_at": _iso(state.last_success_at) if state else None,
+                    "last_idle_at": _iso(view.idle_at),
                     "consecutive_failures": state.consecutive_failures if state else 0,
                 }
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from daemon.api.host import Daemon
 from daemon.errors import BadRequest, NotConfigured
 from daemon.schedule import parse_duration
+from jobs.ingest import PROBLEMS_KEY
 from stores.memory.records import Chunk, ChunkFilter, SearchQuery, Write
 from stores.memory.results import approx_tokens
 from stores.memory.store import MemoryStore
@@ -148,8 +150,10 @@ class MemoryMethods:
         return {"removed": removed}
 
     async def stats(self, _: _Params) -> dict[str, Any]:
-        stats = await asyncio.to_thread(self.store.stats)
-        return stats.model_dump(mode="json")
+        store = self.store
+        stats = await asyncio.to_thread(store.stats)
+        problems = await asyncio.to_thread(store.index.get_meta, PROBLEMS_KEY)
+        return {**stats.model_dump(mode="json"), "problems": json.loads(problems or "[]")}
 
     async def reindex(self, params: ReindexParams) -> dict[str, Any]:
         if self.daemon.memory is None:

@@ -227,9 +227,7 @@ class SyncMethods:
         source = self.daemon.job_context.openclaw
         if source is None:
             return []
-        home = await asyncio.to_thread(
-            discover, source.home, profile=source.profile, main_workspace=source.main_workspace
-        )
+        home = await asyncio.to_thread(discover, source)
         return list(home.agents)
 
     async def _known(self, *agent_ids: str) -> None:

@@ -204,11 +204,7 @@ def _workspaces(settings: Settings) -> dict[str, Path]:
     files go there, never to paths named in the archive."""
     from stores.backup.writeback import configured_workspaces
 
-    return configured_workspaces(
-        settings.resolved_openclaw_state_dir(),
-        profile=settings.openclaw_profile,
-        main_workspace=settings.workspace_path,
-    )
+    return configured_workspaces(settings.openclaw_source())
 
 
 def _in_thread(work: Callable[[], Any], meter: _Meter, args: argparse.Namespace) -> dict[str, Any]:

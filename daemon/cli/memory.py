@@ -141,6 +141,11 @@ def cmd_memory_stats(args: argparse.Namespace) -> int:
             for agent, v in sorted(d["by_agent"].items())
         ]
         table(["AGENT", "CHUNKS", "FIRST", "LAST"], rows, empty="the store is empty")
+        problems = d.get("problems") or []
+        print(f"\nproblems reading OpenClaw's files: {len(problems) or 'none'}")
+        for p in problems:
+            times = f" ({p['count']} times)" if p["count"] > 1 else ""
+            print(f"- {p['source']}: {p['kind']}{times}\n  {p['hint']}\n  e.g. {p['example']}")
 
     emit(args, data, render)
     return 0

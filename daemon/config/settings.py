@@ -21,6 +21,7 @@ from pydantic import (
     AliasChoices,
     BaseModel,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -46,6 +47,8 @@ from daemon.config.sections import (
     SyncSettings,
 )
 from daemon.config.telegram import TelegramSettings, TranscriptionSettings
+from stores.openclaw.config import PROFILE_NAME, OpenClawEnv
+from stores.openclaw.home import OpenClawSource
 
 
 class SettingsError(Exception):
@@ -63,6 +66,9 @@ class Settings(BaseSettings):
         validate_default=True,
     )
 
+    #: The environment at start-up, without the daemon's own variables: never shown.
+    _environment: dict[str, str] = PrivateAttr(default_factory=dict)
+
     state_dir: Path = Field(
         default_factory=paths.default_state_dir,
         description="where the daemon keeps its databases, memory store, backups and logs"
@@ -76,12 +82,31 @@ class Settings(BaseSettings):
     openclaw_profile: str | None = Field(
         None,
         validation_alias=AliasChoices("OPENCLAW_INFRA_OPENCLAW_PROFILE", "OPENCLAW_PROFILE"),
-        description="OpenClaw profile; picks ~/.openclaw-<profile> and workspace-<profile>",
+        description="OpenClaw profile; picks ~/.openclaw-<profile> as OpenClaw's --profile does",
     )
     workspace_path: Path | None = Field(
         None,
-        validation_alias=AliasChoices("OPENCLAW_INFRA_WORKSPACE_PATH", "OPENCLAW_WORKSPACE_DIR"),
-        description="the main agent's workspace, if not where openclaw.json says",
+        description="the main agent's workspace, if not where openclaw.json says (wins over it)",
+    )
+    openclaw_workspace_dir: Path | None = Field(
+        None,
+        validation_alias=AliasChoices(
+            "OPENCLAW_INFRA_OPENCLAW_WORKSPACE_DIR", "OPENCLAW_WORKSPACE_DIR"
+        ),
+        description="OpenClaw's OPENCLAW_WORKSPACE_DIR: the owner agent's workspace when"
+        " openclaw.json names none",
+    )
+    openclaw_config_path: Path | None = Field(
+        None,
+        validation_alias=AliasChoices(
+            "OPENCLAW_INFRA_OPENCLAW_CONFIG_PATH", "OPENCLAW_CONFIG_PATH"
+        ),
+        description="OpenClaw's configuration file (default: openclaw.json in its state dir)",
+    )
+    openclaw_home: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENCLAW_INFRA_OPENCLAW_HOME", "OPENCLAW_HOME"),
+        description="what ~ means to OpenClaw (default: $HOME)",
     )
     runtime_dir: Path | None = Field(
         None,
@@ -173,8 +198,10 @@ class Settings(BaseSettings):
     @field_validator("openclaw_profile")
     @classmethod
     def _profile_name(cls, value: str | None) -> str | None:
-        if value is not None and (not value or "/" in value or value.startswith(".")):
-            raise ValueError(f"not a profile name: {value!r}")
+        if value is not None and not PROFILE_NAME.fullmatch(value):
+            raise ValueError(
+                f"not a profile name: {value!r} (letters, digits, '_' and '-', as OpenClaw's)"
+            )
         return value
 
     @model_validator(mode="after")
@@ -197,12 +224,23 @@ class Settings(BaseSettings):
             return self.socket_path.expanduser().absolute()
         return paths.default_socket_path(self.state_dir.absolute(), self.runtime_dir)
 
+    def openclaw_env(self) -> OpenClawEnv:
+        return OpenClawEnv(
+            state_dir=self.openclaw_state_dir,
+            config_path=self.openclaw_config_path,
+            profile=self.openclaw_profile,
+            home=self.openclaw_home,
+            workspace_dir=self.openclaw_workspace_dir,
+            variables=self._environment,
+        )
+
+    def openclaw_source(self) -> OpenClawSource:
+        return OpenClawSource(
+            self.resolved_openclaw_state_dir(), self.workspace_path, self.openclaw_env()
+        )
+
     def resolved_openclaw_state_dir(self) -> Path:
-        if self.openclaw_state_dir is not None:
-            return self.openclaw_state_dir.expanduser().absolute()
-        if self.openclaw_profile and self.openclaw_profile != "default":
-            return Path.home() / f".openclaw-{self.openclaw_profile}"
-        return Path.home() / ".openclaw"
+        return self.openclaw_env().state_dir_path().absolute()
 
     @classmethod
     def settings_customise_sources(
@@ -269,9 +307,15 @@ def load_settings(
 def _build(environ: dict[str, str], dotenv_path: Path) -> Settings:
     token = _ENVIRON.set(environ)
     try:
-        return Settings(_env_file=dotenv_path if dotenv_path.is_file() else None)
+        settings = Settings(_env_file=dotenv_path if dotenv_path.is_file() else None)
     finally:
         _ENVIRON.reset(token)
+    # For ``${VAR}`` in OpenClaw's configuration, read as OpenClaw would; the daemon's own
+    # variables (secrets among them) are left out.
+    settings._environment = {
+        k: v for k, v in environ.items() if not k.upper().startswith(paths.ENV_PREFIX)
+    }
+    return settings
 
 
 #: The environment ``load_settings`` was given; tests and SIGHUP reloads pass their own.

@@ -5,13 +5,15 @@ thinking, heartbeats, compactions). ``infrad --sample`` and the tests build thei
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+
+from daemon.sample.session import SessionBuilder, epoch_ms, iso_time
 
 _SCHEMA = """
 CREATE TABLE session_nodes (
@@ -26,235 +28,24 @@ CREATE TABLE transcript_events (
   session_id TEXT NOT NULL, seq INTEGER NOT NULL, event_json TEXT,
   event_zstd BLOB, created_at INTEGER NOT NULL, PRIMARY KEY (session_id, seq)
 );
-PRAGMA user_version = 4;
+CREATE TABLE session_transcript_archives (
+  session_id TEXT NOT NULL, generation TEXT NOT NULL, session_key TEXT NOT NULL,
+  reason TEXT NOT NULL, encoding TEXT NOT NULL, archive_blob BLOB NOT NULL,
+  archive_sha256 TEXT NOT NULL, archive_name TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL, PRIMARY KEY (session_id, generation)
+);
+CREATE TABLE session_transcript_cold_archives (
+  session_id TEXT NOT NULL PRIMARY KEY, generation TEXT NOT NULL,
+  archive_name TEXT NOT NULL UNIQUE, archive_sha256 TEXT NOT NULL,
+  event_count INTEGER NOT NULL, raw_bytes INTEGER NOT NULL, archive_bytes INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL, archived_at INTEGER NOT NULL, storage TEXT NOT NULL,
+  archive_blob BLOB
+);
+CREATE TABLE transcript_rewrite_watermarks (
+  session_id TEXT PRIMARY KEY, generation TEXT NOT NULL, updated_at INTEGER NOT NULL
+);
+PRAGMA user_version = 23;
 """
-
-
-def _ms(when: datetime) -> int:
-    return int(when.timestamp() * 1000)
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def wrap_channel_text(text: str, sender: str, sender_id: str, when: datetime) -> str:
-    """User text as the Telegram channel delivers it: a metadata block and a time prefix."""
-    stamp = when.strftime("%a %Y-%m-%d %H:%M") + " GMT+0"
-    return f"{_sender_block(sender, sender_id)}\n\n[{stamp}] {text}"
-
-
-def wrap_conversation_text(
-    text: str, sender: str, sender_id: str, when: datetime, message_id: str
-) -> str:
-    """User text as newer OpenClaw versions deliver it: conversation info first, no time prefix."""
-    info = {
-        "message_id": message_id,
-        "sender_id": sender_id,
-        "sender": sender,
-        "timestamp": when.strftime("%a %Y-%m-%d %H:%M") + " GMT+0",
-    }
-    return (
-        f"Conversation info (untrusted metadata):\n```json\n{json.dumps(info, indent=2)}\n```"
-        f"\n\n{_sender_block(sender, sender_id)}\n\n{text}"
-    )
-
-
-def _sender_block(sender: str, sender_id: str) -> str:
-    meta = {
-        "label": f"{sender} ({sender_id})",
-        "id": sender_id,
-        "name": sender,
-        "username": sender.lower(),
-    }
-    return f"Sender (untrusted metadata):\n```json\n{json.dumps(meta, indent=2)}\n```"
-
-
-@dataclass
-class SessionBuilder:
-    """Entries of one session, in order; ids are 8 hex chars chained by parentId."""
-
-    session_id: str
-    started: datetime
-    cwd: str
-    entries: list[dict[str, Any]] = field(default_factory=list)
-    _clock: datetime | None = None
-    _counter: int = 0
-
-    def __post_init__(self) -> None:
-        self._clock = self.started
-        self.entries.append(
-            {
-                "type": "session",
-                "version": 3,
-                "id": self.session_id,
-                "timestamp": _iso(self.started),
-                "cwd": self.cwd,
-            }
-        )
-        self._add({"type": "model_change", "provider": "anthropic", "modelId": "claude-sonnet"})
-
-    def _next_id(self) -> str:
-        self._counter += 1
-        return uuid.uuid5(uuid.NAMESPACE_URL, f"{self.session_id}/{self._counter}").hex[:8]
-
-    def _add(self, entry: dict[str, Any], gap: timedelta = timedelta(seconds=20)) -> str:
-        assert self._clock is not None
-        self._clock += gap
-        parent = self.entries[-1].get("id") if len(self.entries) > 1 else None
-        entry_id = self._next_id()
-        self.entries.append(
-            {**entry, "id": entry_id, "parentId": parent, "timestamp": _iso(self._clock)}
-        )
-        return entry_id
-
-    @property
-    def now(self) -> datetime:
-        assert self._clock is not None
-        return self._clock
-
-    def add(self, entry: dict[str, Any]) -> str:
-        """Any entry, as given (an unknown type, an odd message); id, parent, time are added."""
-        return self._add(entry)
-
-    def user(
-        self,
-        text: str,
-        sender: str = "Dana",
-        sender_id: str = "5550001",
-        *,
-        wrapper: Literal["sender", "conversation", "none"] = "sender",
-        image: bool = False,
-    ) -> str:
-        """A message from the person; ``wrapper`` picks the envelope of the OpenClaw version."""
-        when = self.now + timedelta(seconds=30)
-        if wrapper == "sender":
-            text = wrap_channel_text(text, sender, sender_id, when)
-        elif wrapper == "conversation":
-            text = wrap_conversation_text(text, sender, sender_id, when, str(self._counter + 1))
-        content: list[dict[str, Any]] = [{"type": "text", "text": text}]
-        if image:
-            content.insert(0, {"type": "image", "mimeType": "image/jpeg", "data": ""})
-        return self._add(
-            {
-                "type": "message",
-                "message": {"role": "user", "content": content, "timestamp": _ms(when)},
-            },
-            timedelta(seconds=30),
-        )
-
-    def assistant(
-        self, text: str, *, thinking: str | None = None, stop_reason: str = "stop"
-    ) -> str:
-        blocks: list[dict[str, Any]] = []
-        if thinking:
-            blocks.append({"type": "thinking", "thinking": thinking})
-        if text:
-            blocks.append({"type": "text", "text": f"[[reply_to_current]] {text}"})
-        return self._add(
-            {
-                "type": "message",
-                "message": {
-                    "role": "assistant",
-                    "content": blocks,
-                    "model": "claude-sonnet",
-                    "stopReason": stop_reason,
-                    "timestamp": _ms(self.now),
-                    "usage": {
-                        "input": 900,
-                        "output": 60,
-                        "totalTokens": 960,
-                        "cost": {"total": 0.0041},
-                    },
-                },
-            }
-        )
-
-    def tool(
-        self, name: str, arguments: dict[str, Any], result: str, is_error: bool = False
-    ) -> None:
-        call_id = f"call_{self._counter}"
-        self._add(
-            {
-                "type": "message",
-                "message": {
-                    "role": "assistant",
-                    "stopReason": "toolUse",
-                    "timestamp": _ms(self.now),
-                    "content": [
-                        {"type": "toolCall", "id": call_id, "name": name, "arguments": arguments}
-                    ],
-                },
-            }
-        )
-        self._add(
-            {
-                "type": "message",
-                "message": {
-                    "role": "toolResult",
-                    "toolCallId": call_id,
-                    "toolName": name,
-                    "isError": is_error,
-                    "content": [{"type": "text", "text": result}],
-                    "timestamp": _ms(self.now),
-                },
-            },
-            timedelta(seconds=1),
-        )
-
-    def heartbeat(self) -> None:
-        self._add(
-            {
-                "type": "message",
-                "message": {
-                    "role": "user",
-                    "content": [
-                        {
-                            "type": "text",
-                            "text": "Read HEARTBEAT.md if it exists (workspace context). "
-                            "Follow it strictly. If nothing needs attention, reply HEARTBEAT_OK.",
-                        }
-                    ],
-                },
-            }
-        )
-        self.assistant("HEARTBEAT_OK")
-
-    def memory_flush(self, reply: str = "NO_REPLY") -> None:
-        """OpenClaw's turn before a compaction: write durable notes to memory/, then reply."""
-        day = f"{self.now:%Y-%m-%d}"
-        self._add(
-            {
-                "type": "message",
-                "message": {
-                    "role": "user",
-                    "content": [
-                        {
-                            "type": "text",
-                            "text": "Pre-compaction memory flush. Store durable memories now "
-                            f"(use memory/{day}.md; create memory/ if needed). "
-                            "If nothing to store, reply with NO_REPLY.",
-                        }
-                    ],
-                },
-            }
-        )
-        self.tool("write", {"path": f"memory/{day}.md", "content": "- notes"}, "ok")
-        self.assistant(reply)
-
-    def compaction(self, summary: str) -> str:
-        kept = self.entries[-1]["id"]
-        return self._add(
-            {
-                "type": "compaction",
-                "summary": summary,
-                "firstKeptEntryId": kept,
-                "tokensBefore": 21000,
-            }
-        )
-
-    def jsonl(self) -> str:
-        return "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in self.entries)
 
 
 class OpenClawWriter:
@@ -303,14 +94,14 @@ class OpenClawWriter:
         sessions.mkdir(parents=True, exist_ok=True)
         for state, olds in (("reset", archived or []), ("deleted", deleted or [])):
             for old in olds:
-                stamp = _iso(old.now).replace(":", "-")
+                stamp = iso_time(old.now).replace(":", "-")
                 (sessions / f"{old.session_id}.jsonl.{state}.{stamp}").write_text(old.jsonl())
         live_path = sessions / f"{live.session_id}.jsonl"
         live_path.write_text(live.jsonl())
         index = {
             session_key: {
                 "sessionId": live.session_id,
-                "updatedAt": _ms(live.now),
+                "updatedAt": epoch_ms(live.now),
                 "sessionFile": str(live_path),
                 "chatType": "direct",
                 "lastChannel": "telegram",
@@ -365,8 +156,8 @@ class OpenClawWriter:
                     session_key,
                     previous,
                     "initial" if index == 0 else "reset",
-                    _ms(session.started),
-                    _ms(session.now),
+                    epoch_ms(session.started),
+                    epoch_ms(session.now),
                 ),
             )
             for seq, entry in enumerate(session.entries):
@@ -378,7 +169,7 @@ class OpenClawWriter:
                 session_key,
                 chain[-1].session_id,
                 json.dumps({"sessionId": chain[-1].session_id}),
-                _ms(chain[-1].now),
+                epoch_ms(chain[-1].now),
             ),
         )
 
@@ -387,7 +178,7 @@ class OpenClawWriter:
         conn: sqlite3.Connection, session_id: str, seq: int, entry: dict[str, Any], compress: bool
     ) -> None:
         text = json.dumps(entry, ensure_ascii=False)
-        created = _ms(datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")))
+        created = epoch_ms(datetime.fromisoformat(entry["timestamp"].replace("Z", "+00:00")))
         if compress:
             import zstandard
 
@@ -401,3 +192,109 @@ class OpenClawWriter:
                 "INSERT OR IGNORE INTO transcript_events VALUES (?, ?, ?, NULL, ?)",
                 (session_id, seq, text, created),
             )
+
+    # --- what OpenClaw 2026.9 does to sessions later: delete, cold storage, rewrites ----------
+
+    def delete_session(self, agent: str, session: SessionBuilder, when: datetime) -> str:
+        """Deleted: its rows go, a zstd JSONL archive stays in the database and is published
+        as ``<id>.jsonl.deleted.<time>.<generation>.zst`` beside the sessions."""
+        import zstandard
+
+        generation = uuid.uuid5(uuid.NAMESPACE_URL, f"{session.session_id}/deleted").hex
+        stamp = iso_time(when).replace(":", "-")
+        name = f"{session.session_id}.jsonl.deleted.{stamp}.{generation}.zst"
+        blob = zstandard.ZstdCompressor().compress(session.jsonl().encode())
+        conn = sqlite3.connect(self.database(agent))
+        try:
+            conn.execute(
+                "INSERT INTO session_transcript_archives VALUES (?, ?, ?, 'deleted', 'zstd',"
+                " ?, ?, ?, ?)",
+                (
+                    session.session_id,
+                    generation,
+                    f"agent:{agent}:deleted",
+                    blob,
+                    hashlib.sha256(blob).hexdigest(),
+                    name,
+                    epoch_ms(when),
+                ),
+            )
+            for table in ("transcript_events", "session_windows"):
+                conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (session.session_id,))  # noqa: S608 - fixed table names
+            conn.commit()
+        finally:
+            conn.close()
+        sessions = self.home / "agents" / agent / "sessions"
+        sessions.mkdir(parents=True, exist_ok=True)
+        (sessions / name).write_bytes(blob)
+        return name
+
+    def cold_store(
+        self, agent: str, session: SessionBuilder, when: datetime, *, in_file: bool = True
+    ) -> str:
+        """Cold storage: the rows move to a zstd file of records (or into the row itself)."""
+        import zstandard
+
+        conn = sqlite3.connect(self.database(agent))
+        try:
+            rows = conn.execute(
+                "SELECT seq, event_json, created_at FROM transcript_events WHERE session_id = ?"
+                " ORDER BY seq",
+                (session.session_id,),
+            ).fetchall()
+            generation = uuid.uuid5(uuid.NAMESPACE_URL, f"{session.session_id}/cold").hex
+            records = [{"kind": "header", "version": 1, "sessionId": session.session_id}]
+            records += [
+                {"kind": "event", "row": {"seq": s, "event_json": j, "created_at": c}}
+                for s, j, c in rows
+            ]
+            raw = "".join(json.dumps(r) + "\n" for r in records).encode()
+            blob = zstandard.ZstdCompressor().compress(raw)
+            digest = hashlib.sha256(blob).hexdigest()
+            name = f"{digest}.jsonl.zst"
+            conn.execute(
+                "INSERT INTO session_transcript_cold_archives VALUES"
+                " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    session.session_id,
+                    generation,
+                    name,
+                    digest,
+                    len(rows),
+                    len(raw),
+                    len(blob),
+                    rows[-1][0],
+                    epoch_ms(when),
+                    "file" if in_file else "sqlite",
+                    None if in_file else blob,
+                ),
+            )
+            conn.execute(
+                "DELETE FROM transcript_events WHERE session_id = ?", (session.session_id,)
+            )
+            conn.commit()
+        finally:
+            conn.close()
+        if in_file:
+            cold = self.home / "agents" / agent / "sessions" / "cold"
+            cold.mkdir(parents=True, exist_ok=True)
+            (cold / name).write_bytes(blob)
+        return name
+
+    def rewrite(self, agent: str, session: SessionBuilder, generation: str) -> None:
+        """Rows rewritten in place (as ``openclaw doctor`` relabels old text): a new
+        generation in ``transcript_rewrite_watermarks``."""
+        conn = sqlite3.connect(self.database(agent))
+        try:
+            for seq, entry in enumerate(session.entries):
+                conn.execute(
+                    "UPDATE transcript_events SET event_json = ? WHERE session_id = ? AND seq = ?",
+                    (json.dumps(entry, ensure_ascii=False), session.session_id, seq),
+                )
+            conn.execute(
+                "INSERT OR REPLACE INTO transcript_rewrite_watermarks VALUES (?, ?, 0)",
+                (session.session_id, generation),
+            )
+            conn.commit()
+        finally:
+            conn.close()

@@ -25,7 +25,7 @@ from stores.atomic import PRIVATE_DIR, PRIVATE_FILE, fsync_dir
 from stores.backup.manifest import Manifest
 from stores.backup.select import credential_reason
 from stores.backup.snapshot import CHUNK, file_sha256
-from stores.openclaw.home import discover
+from stores.openclaw.home import OpenClawSource, discover
 
 
 @dataclass
@@ -45,11 +45,9 @@ class WriteBack:
         }
 
 
-def configured_workspaces(
-    openclaw_home: Path, *, profile: str | None = None, main_workspace: Path | None = None
-) -> dict[str, Path]:
-    """Agent id -> its workspace, as OpenClaw's configuration in ``openclaw_home`` says now."""
-    home = discover(openclaw_home, profile=profile, main_workspace=main_workspace)
+def configured_workspaces(source: OpenClawSource | Path) -> dict[str, Path]:
+    """Agent id -> its workspace, as OpenClaw's configuration says now."""
+    home = discover(source)
     return {a.id: a.workspace.expanduser().absolute() for a in home.agents}
 
 

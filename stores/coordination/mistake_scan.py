@@ -38,10 +38,11 @@ import zstandard
 
 from stores.coordination.mistakes import MistakeEntry, MistakeRule, MistakeStore, clip, detected_id
 from stores.openclaw.database import connect_read_only, row_data
-from stores.openclaw.entries import clean_assistant_text, clean_user_text, parse_timestamp
+from stores.openclaw.entries import parse_timestamp
 from stores.openclaw.home import Agent
 from stores.openclaw.jsonl import MAX_LINE_BYTES, SessionFile, list_session_files
 from stores.openclaw.problems import Problem, ProblemKind
+from stores.openclaw.wrappers import clean_assistant_text, clean_user_text
 
 #: Entry times and file times / ``created_at`` differ a little (stamped, then written).
 SLACK = timedelta(minutes=10)

@@ -2,14 +2,15 @@
 
 Both layouts store the same entry objects, so both readers hand each one to an
 ``EntryInterpreter``, which returns the entry's ``Content`` (a user or assistant text, or a
-compaction summary) or the ``SkipReason`` it carries no memory. It keeps one bit of state:
-after OpenClaw's pre-compaction memory-flush prompt, the agent's reply (tool calls writing
-``memory/``, then ``NO_REPLY`` or a short note) is housekeeping too, until the person speaks.
+compaction summary) or the ``SkipReason`` it carries no memory. The rules are OpenClaw's own
+transcript indexer's: its polls and wake-ups (``[OpenClaw heartbeat poll]`` ...), silent replies,
+the copies it keeps of delivered replies, and whole turns it started itself (a heartbeat, a
+recalled memory, the pre-compaction memory flush) are not what anybody said. That last rule
+needs one bit of state, the turn being skipped, which a reader keeps in its checkpoint.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +19,12 @@ from enum import StrEnum
 from typing import Any
 
 from stores.openclaw.problems import SkipReason
+from stores.openclaw.wrappers import (
+    clean_assistant_text,
+    clean_user_text,
+    is_silent_reply,
+    sender_name,
+)
 
 
 class Role(StrEnum):
@@ -42,6 +49,8 @@ class Content:
     role: Role
     speaker: str | None
     text: str
+    #: Characters left out of the middle of a turn longer than ``MAX_TURN_CHARS``.
+    cut: int = 0
 
 
 class BadEntry(ValueError):
@@ -57,33 +66,68 @@ METADATA_TYPES = frozenset(
         "custom_message",
         "label",
         "session_info",
+        "reset",  # a /new or /reset inside the same session (2026.9)
+        "leaf",  # a control record moving the branch's head
     }
 )
 SUMMARY_TYPES = frozenset({"compaction", "branch_summary"})
+#: Roles that are never a person or the agent talking.
+QUIET_ROLES = {
+    "toolResult": SkipReason.TOOL,
+    "bashExecution": SkipReason.TOOL,
+    "custom": SkipReason.METADATA,
+    "hookMessage": SkipReason.METADATA,
+}
 
 HEARTBEAT_ACK = "HEARTBEAT_OK"
-SILENT_REPLY = "NO_REPLY"
-_HEARTBEAT_PROMPT = "Read HEARTBEAT.md if it exists"
-_FLUSH_PROMPT = "Pre-compaction memory flush."
-
-# "[Sun 2023-10-22 09:55 GMT+0] ", OpenClaw's envelope time before the person's text.
-_TIME_PREFIX = re.compile(r"^\[[A-Za-z]{3} \d{4}-\d{2}-\d{2} \d{2}:\d{2}[^\]\n]*\] *")
-# "Sender (untrusted metadata):", "Replied message (untrusted, for context):", ...
-_BLOCK_HEADER = re.compile(
-    r"^(?P<label>[^\n]{1,80}?) ?"
-    r"\(untrusted(?: metadata|, for context|, chronological[^)\n]*)\):[ \t]*$"
+#: What one turn keeps at most: the head and the tail, the middle marked as cut.
+MAX_TURN_CHARS = 12_000
+_TAIL_CHARS = 3_000
+#: OpenClaw's polls and wake-ups, stored as user text (the exec one has a second line).
+_WAKE_PROMPTS = (
+    "[OpenClaw heartbeat poll]",
+    "[OpenClaw cron wake]",
+    "[OpenClaw exec completion]",
+    "[OpenClaw session event]",
 )
-# A sender that is only a phone number or a numeric chat id names nobody.
-_NUMERIC_ID = re.compile(r"\+?[\d\s-]+")
-_REPLY_TAG = re.compile(
-    r"\[\[\s*(?:reply_to_current|reply_to\s*:[^\]\n]*|audio_as_voice)\s*\]\]", re.IGNORECASE
+_SESSION_PROMPTS = ("[OpenClaw session new]", "[OpenClaw session reset]")
+_HEARTBEAT_PROMPTS = (
+    "Read HEARTBEAT.md if it exists",
+    "Follow the heartbeat monitor scratch context when provided.",
+    "Run the following periodic tasks (only those due based on their intervals):",
 )
+_FLUSH_PROMPTS = ("Pre-compaction memory flush.",)
+_FLUSH_PROMPT_OLD = re.compile(
+    r"Save important context from this session to the daily memory file\.\s*STRICT RULES:",
+    re.IGNORECASE,
+)
+_SYSTEM_ENVELOPE = re.compile(r"^System(?: \(untrusted\))?: \[[^\]]+\]\s*")
+_CRON_PROMPT = re.compile(r"^\[cron:[^\]]+\]\s*")
+_MEDIA_ONLY = "[User sent media without caption]"
+#: Assistant copies OpenClaw writes itself: the reply as delivered, a gateway's injection.
+_MIRROR_MODELS = frozenset({"delivery-mirror", "gateway-injected"})
+_MIRROR_KINDS = frozenset(
+    {
+        "channel-final",
+        "channel-final-suppressed",
+        "message-tool-source-reply",
+        "cron-direct-delivery-context",
+    }
+)
+#: Whole turns OpenClaw started on its own, by the tool its provenance names.
+_TURN_SOURCES = {
+    "heartbeat": SkipReason.HEARTBEAT,
+    "memory_search": SkipReason.RECALLED,
+    "memory_get": SkipReason.RECALLED,
+}
 
 
 class EntryInterpreter:
-    def __init__(self, names: Names, *, in_flush: bool = False) -> None:
+    def __init__(self, names: Names, *, skipping: SkipReason | None = None) -> None:
         self.names = names
-        self.in_flush = in_flush
+        #: The turn under way is OpenClaw's own (a heartbeat, a memory flush): its replies
+        #: are skipped for the same reason until the person speaks again.
+        self.skipping = skipping
 
     def interpret(self, entry: Mapping[str, Any]) -> Content | SkipReason:
         """Raises ``BadEntry`` for a message or summary without an id or a timestamp."""
@@ -93,7 +137,7 @@ class EntryInterpreter:
         if kind == "message":
             return self._message(entry)
         if kind in SUMMARY_TYPES:
-            self.in_flush = False
+            self.skipping = None
             summary = entry.get("summary")
             if not isinstance(summary, str) or not summary.strip():
                 return SkipReason.EMPTY
@@ -107,8 +151,8 @@ class EntryInterpreter:
         if not isinstance(message, dict):
             raise BadEntry("message entry without a message object")
         role = message.get("role")
-        if role in ("toolResult", "bashExecution"):
-            return SkipReason.TOOL
+        if role in QUIET_ROLES:
+            return QUIET_ROLES[role]
         if role == "user":
             return self._user(entry, message)
         if role == "assistant":
@@ -116,66 +160,74 @@ class EntryInterpreter:
         return SkipReason.UNKNOWN_TYPE
 
     def _user(self, entry: Mapping[str, Any], message: Mapping[str, Any]) -> Content | SkipReason:
+        provenance = _mapping(message.get("provenance"))
+        self.skipping = None
+        if provenance.get("kind") == "internal_system":
+            self.skipping = _TURN_SOURCES.get(str(provenance.get("sourceTool")))
+            if self.skipping is not None:
+                return self.skipping
+        if provenance.get("kind") == "inter_session":
+            return SkipReason.SYSTEM
         raw, blocks = _text_of(message.get("content"))
-        sender, text = clean_user_text(raw)
-        if text.startswith(_FLUSH_PROMPT):
-            self.in_flush = True
-            return SkipReason.MEMORY_FLUSH
-        self.in_flush = False
-        if text.startswith(_HEARTBEAT_PROMPT):
-            return SkipReason.HEARTBEAT
+        wrapped_sender, text = clean_user_text(raw)
+        reason = _user_skip(text)
+        if reason is SkipReason.MEMORY_FLUSH:
+            self.skipping = reason
+        if reason is not None:
+            return reason
         if not text:
             return _empty_reason(blocks)
+        sender = sender_name(_mapping(message.get("__openclaw"))) or wrapped_sender
         return _content(entry, Role.USER, sender or self.names.user, text)
 
     def _assistant(
         self, entry: Mapping[str, Any], message: Mapping[str, Any]
     ) -> Content | SkipReason:
+        if self.skipping is not None:
+            return self.skipping
+        if _is_mirror(message):
+            return SkipReason.MIRROR
         if message.get("stopReason") == "error":
             return SkipReason.ERROR
-        if self.in_flush:
-            return SkipReason.MEMORY_FLUSH
         raw, blocks = _text_of(message.get("content"))
-        text = clean_assistant_text(raw)
-        if text.strip(" .") == SILENT_REPLY:
-            return SkipReason.NO_REPLY
-        if HEARTBEAT_ACK in text:
-            text = text.replace(HEARTBEAT_ACK, "").strip()
-            if not text:
-                return SkipReason.HEARTBEAT
+        text = _assistant_words(raw)
+        if isinstance(text, SkipReason):
+            return text
         if not text:
             return _empty_reason(blocks)
         return _content(entry, Role.ASSISTANT, self.names.assistant, text)
 
 
-def clean_user_text(text: str) -> tuple[str | None, str]:
-    """The person's own words and their name, without OpenClaw's envelope.
-
-    A channel message arrives as metadata blocks (a header line, then a fenced ``json`` block
-    or a paragraph) and, in older versions, an ``[Sun 2023-10-22 09:55 GMT+0]`` time prefix.
-    """
-    sender: str | None = None
-    conversation_sender: str | None = None
-    rest = text.lstrip()
-    while True:
-        rest = _TIME_PREFIX.sub("", rest, count=1)
-        header_end = rest.find("\n")
-        header = _BLOCK_HEADER.match(rest[:header_end]) if header_end > 0 else None
-        if header is None:
-            break
-        body, rest = _split_block(rest[header_end + 1 :])
-        label = header.group("label").strip().lower()
-        meta = _json_object(body)
-        if label == "sender":
-            sender = _first_str(meta, "name", "username", "label")
-        elif label == "conversation info":
-            conversation_sender = _sender_of(meta.get("sender"))
-        rest = rest.lstrip()
-    return sender or conversation_sender, rest.strip()
+def _assistant_words(raw: str) -> str | SkipReason:
+    """The agent's words without tags, or why a reply says nothing (silent, a heartbeat ack)."""
+    text = clean_assistant_text(raw)
+    if is_silent_reply(text):
+        return SkipReason.NO_REPLY
+    if HEARTBEAT_ACK in text:
+        text = text.replace(HEARTBEAT_ACK, "").strip()
+        if not text:
+            return SkipReason.HEARTBEAT
+    return text
 
 
-def clean_assistant_text(text: str) -> str:
-    return _REPLY_TAG.sub("", text).strip()
+def _user_skip(text: str) -> SkipReason | None:
+    """Why a user text is OpenClaw's, not the person's; None when it is the person's."""
+    first_line = text.split("\n", 1)[0].strip()
+    if first_line in _WAKE_PROMPTS or text.startswith(_HEARTBEAT_PROMPTS):
+        return SkipReason.HEARTBEAT
+    if text.startswith(_FLUSH_PROMPTS) or _FLUSH_PROMPT_OLD.search(text[:400]):
+        return SkipReason.MEMORY_FLUSH
+    if text in _SESSION_PROMPTS or _SYSTEM_ENVELOPE.match(text) or _CRON_PROMPT.match(text):
+        return SkipReason.SYSTEM
+    if text == _MEDIA_ONLY:
+        return SkipReason.IMAGE
+    return None
+
+
+def _is_mirror(message: Mapping[str, Any]) -> bool:
+    if message.get("provider") == "openclaw" and message.get("model") in _MIRROR_MODELS:
+        return True
+    return _mapping(message.get("openclawDeliveryMirror")).get("kind") in _MIRROR_KINDS
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -194,6 +246,16 @@ def parse_timestamp(value: Any) -> datetime | None:
     return None
 
 
+def cut_to_size(text: str) -> tuple[str, int]:
+    """A turn of at most ``MAX_TURN_CHARS``: its head and its tail, the cut marked between."""
+    if len(text) <= MAX_TURN_CHARS:
+        return text, 0
+    head = MAX_TURN_CHARS - _TAIL_CHARS
+    cut = len(text) - MAX_TURN_CHARS
+    marker = f"\n\n[… {cut:,} characters left out …]\n\n"
+    return text[:head] + marker + text[-_TAIL_CHARS:], cut
+
+
 def _content(entry: Mapping[str, Any], role: Role, speaker: str | None, text: str) -> Content:
     entry_id = entry.get("id")
     if not isinstance(entry_id, str) or not entry_id:
@@ -205,13 +267,15 @@ def _content(entry: Mapping[str, Any], role: Role, speaker: str | None, text: st
     if timestamp is None:
         raise BadEntry(f"entry {entry_id} has no usable timestamp")
     parent = entry.get("parentId")
+    kept, cut = cut_to_size(_utf8(text))
     return Content(
         _utf8(entry_id),
         _utf8(parent) if isinstance(parent, str) else None,
         timestamp,
         role,
         _utf8(speaker) if speaker is not None else None,
-        _utf8(text),
+        kept,
+        cut,
     )
 
 
@@ -252,38 +316,5 @@ def _empty_reason(kinds: set[str]) -> SkipReason:
     return SkipReason.EMPTY
 
 
-def _split_block(text: str) -> tuple[str, str]:
-    """A metadata block's body and what follows: a fenced block to its fence, else a paragraph."""
-    if text.startswith("```"):
-        first = text.find("\n")
-        close = text.find("\n```", first)
-        if first < 0 or close < 0:
-            return text, ""
-        after = text.find("\n", close + 4)
-        return text[first + 1 : close], "" if after < 0 else text[after + 1 :]
-    end = text.find("\n\n")
-    return (text, "") if end < 0 else (text[:end], text[end + 2 :])
-
-
-def _json_object(text: str) -> Mapping[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
+def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _first_str(meta: Mapping[str, Any], *keys: str) -> str | None:
-    for key in keys:
-        value = meta.get(key)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return None
-
-
-def _sender_of(value: Any) -> str | None:
-    if isinstance(value, dict):
-        return _first_str(value, "name", "username")
-    if isinstance(value, str) and value.strip() and not _NUMERIC_ID.fullmatch(value.strip()):
-        return value.strip()
-    return None

@@ -1,8 +1,10 @@
 """Transcripts in OpenClaw's legacy layout: ``agents/<id>/sessions/*.jsonl``, read incrementally.
 
 One JSON object a line. The live file is appended while we read, so a last line without its
-newline is left for the next run; archives (``.jsonl.reset.<time>``, ``.jsonl.deleted.<time>``)
-are final and read to their end. A ``JsonlCheckpoint`` records where a read stopped (byte offset,
+newline is left for the next run; archives (``<file>.{reset,deleted,bak}.<time>``, and since
+2026.9 ``...<time>.<generation>.zst``, compressed, beside the database's own copy) are final and
+read to their end. Trajectories, compaction checkpoints and quarantined copies are not
+transcripts and are not listed. A ``JsonlCheckpoint`` records where a read stopped (byte offset,
 line number, last entry id) and which file it was (device, inode, a hash of the first bytes): a
 file replaced or truncated under the same path is read again from the start, and the entries up
 to the last one already read are dropped if the new file still holds them.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import re
@@ -22,6 +25,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
+import zstandard
+
 from stores.openclaw.entries import EntryInterpreter, Names
 from stores.openclaw.problems import Problem, ProblemKind, Skipped, SkipReason
 from stores.openclaw.turns import JsonlSource, Turn, TurnCollector
@@ -31,7 +36,17 @@ HEAD_BYTES = 1024
 #: Longer lines are skipped unparsed: a transcript line is a message, not a data dump.
 MAX_LINE_BYTES = 32 * 1024 * 1024
 
-_SESSION_FILE = re.compile(r"^(?P<id>.+?)\.jsonl(?:\.(?P<state>reset|deleted)\.(?P<stamp>.+))?$")
+#: A compressed archive larger than this once decompressed is not read (and is reported).
+MAX_ARCHIVE_BYTES = 256 * 1024 * 1024
+
+_SESSION_FILE = re.compile(
+    r"^(?P<id>.+?)\.jsonl(?:\.(?P<state>reset|deleted|bak)\.(?P<stamp>"
+    r"\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(?:\.\d{3})?Z)(?:\.[0-9a-f]{32})?(?P<zst>\.zst)?)?$"
+)
+_NOT_TRANSCRIPT = re.compile(
+    r"(\.trajectory\.jsonl|\.checkpoint\.[0-9a-f]{8}-[0-9a-f-]{27}\.jsonl|\.corrupt-[^/]*\.jsonl)$",
+    re.IGNORECASE,
+)
 _ARCHIVE_STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})(\.\d+)?Z$")
 
 
@@ -39,6 +54,7 @@ class FileState(StrEnum):
     LIVE = "live"
     RESET = "reset"
     DELETED = "deleted"
+    BACKUP = "bak"
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,7 @@ class SessionFile:
     session_key: str | None
     state: FileState = FileState.LIVE
     archived_at: datetime | None = None
+    compressed: bool = False
 
     @property
     def final(self) -> bool:
@@ -69,7 +86,8 @@ class JsonlCheckpoint:
     offset: int = 0
     line_no: int = 0
     last_entry_id: str | None = None
-    in_flush: bool = False
+    #: The turn being skipped when the read stopped (``EntryInterpreter.skipping``).
+    skipping: SkipReason | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,7 +95,7 @@ class JsonlCheckpoint:
             "offset": self.offset,
             "line_no": self.line_no,
             "last_entry_id": self.last_entry_id,
-            "in_flush": self.in_flush,
+            "skipping": self.skipping,
         }
 
     @classmethod
@@ -87,8 +105,16 @@ class JsonlCheckpoint:
             data["offset"],
             data["line_no"],
             data.get("last_entry_id"),
-            data.get("in_flush", False),
+            skipping_of(data),
         )
+
+
+def skipping_of(data: Mapping[str, Any]) -> SkipReason | None:
+    """A checkpoint's skipped turn; older checkpoints knew only the memory flush."""
+    value = data.get("skipping")
+    if isinstance(value, str) and value in SkipReason._value2member_map_:
+        return SkipReason(value)
+    return SkipReason.MEMORY_FLUSH if data.get("in_flush") else None
 
 
 @dataclass(frozen=True)
@@ -111,8 +137,15 @@ def list_session_files(sessions_dir: Path) -> tuple[list[SessionFile], list[Prob
         return [], problems
     except OSError as exc:
         return [], [Problem(str(sessions_dir), ProblemKind.UNREADABLE, str(exc))]
-    matches = [m for m in map(_SESSION_FILE.match, names) if m is not None]
-    keys = _session_keys(sessions_dir / INDEX_FILE, problems) if matches else {}
+    matches = [
+        m
+        for m in map(_SESSION_FILE.match, names)
+        if m is not None and not _NOT_TRANSCRIPT.search(m[0])
+    ]
+    live = any(m.group("state") is None for m in matches)
+    # Current releases keep no sessions.json (sessions live in the database): only a home
+    # with live JSONL transcripts has one to miss.
+    keys = _session_keys(sessions_dir / INDEX_FILE, problems if live else []) if matches else {}
     files = []
     for match in matches:
         state = FileState(match.group("state") or "live")
@@ -124,6 +157,7 @@ def list_session_files(sessions_dir: Path) -> tuple[list[SessionFile], list[Prob
                 key if state is FileState.LIVE else None,
                 state,
                 _archive_time(match.group("stamp")),
+                compressed=match.group("zst") is not None,
             )
         )
     latest = datetime.max.replace(tzinfo=UTC)
@@ -156,25 +190,63 @@ def read_jsonl(
     max_line_bytes: int = MAX_LINE_BYTES,
 ) -> JsonlRead:
     """The turns added to ``session`` since ``checkpoint`` (all of them if None)."""
+    reader = _JsonlReader(session, agent_id, names, max_line_bytes)
     try:
         with session.path.open("rb") as handle:
-            return _JsonlReader(session, agent_id, names, max_line_bytes).read(handle, checkpoint)
+            info = _Stat.of(os.fstat(handle.fileno()))
+            if not session.compressed:
+                return reader.read(handle, info, checkpoint)
+            data = _decompressed(handle)
     except OSError as exc:
         problem = Problem(str(session.path), ProblemKind.UNREADABLE, str(exc))
         return JsonlRead((), checkpoint, (problem,))
+    except (zstandard.ZstdError, ArchiveTooLarge) as exc:
+        problem = Problem(
+            str(session.path), ProblemKind.UNREADABLE, f"not a readable archive: {exc}"
+        )
+        return JsonlRead((), checkpoint, (problem,))
+    plain = _Stat(info.st_dev, info.st_ino, len(data))
+    return reader.read(io.BytesIO(data), plain, checkpoint)
+
+
+class ArchiveTooLarge(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class _Stat:
+    """What the reader needs of a file: which it is, and how long its text is."""
+
+    st_dev: int
+    st_ino: int
+    st_size: int
+
+    @classmethod
+    def of(cls, info: os.stat_result) -> _Stat:
+        return cls(info.st_dev, info.st_ino, info.st_size)
+
+
+def _decompressed(handle: IO[bytes]) -> bytes:
+    """A zstd archive's text, up to ``MAX_ARCHIVE_BYTES``."""
+    with zstandard.ZstdDecompressor().stream_reader(handle) as stream:
+        data = stream.read(MAX_ARCHIVE_BYTES + 1)
+    if len(data) > MAX_ARCHIVE_BYTES:
+        raise ArchiveTooLarge(f"over {MAX_ARCHIVE_BYTES} bytes once decompressed")
+    return data
 
 
 class _JsonlReader:
     def __init__(self, session: SessionFile, agent_id: str, names: Names, limit: int) -> None:
         self.session = session
+        #: The file's name, unless its header says otherwise (a long id is hashed in the name).
+        self.session_id = session.session_id
         self.names = names
         self.limit = limit
         self.found = TurnCollector(agent_id)
 
-    def read(self, handle: IO[bytes], checkpoint: JsonlCheckpoint | None) -> JsonlRead:
-        info = os.fstat(handle.fileno())
+    def read(self, handle: IO[bytes], info: _Stat, checkpoint: JsonlCheckpoint | None) -> JsonlRead:
         start, already_read = self._resume(handle, info, checkpoint)
-        interpreter = EntryInterpreter(self.names, in_flush=start.in_flush)
+        interpreter = EntryInterpreter(self.names, skipping=start.skipping)
         offset, line_no, last_id = start.offset, start.line_no, start.last_entry_id
         found = self.found
         kept_problems = len(found.problems)
@@ -197,13 +269,13 @@ class _JsonlReader:
                 last_id = entry_id
         end = handle.tell()
         after = JsonlCheckpoint(
-            _identity(handle, info), offset, line_no, last_id, interpreter.in_flush
+            _identity(handle, info), offset, line_no, last_id, interpreter.skipping
         )
         turns, problems = tuple(found.turns), tuple(found.problems)
         return JsonlRead(turns, after, problems, found.skipped, end - offset)
 
     def _resume(
-        self, handle: IO[bytes], info: os.stat_result, checkpoint: JsonlCheckpoint | None
+        self, handle: IO[bytes], info: _Stat, checkpoint: JsonlCheckpoint | None
     ) -> tuple[JsonlCheckpoint, str | None]:
         """Where to start, and the last entry id read from a file this one replaced."""
         fresh = JsonlCheckpoint(_identity(handle, info))
@@ -256,7 +328,9 @@ class _JsonlReader:
             self.found.skipped[SkipReason.DUPLICATE] += 1
         else:
             key = self.session.session_key
-            self.found.add(entry, interpreter, (key, self.session.session_id), source)
+            if source.line == 1 and entry.get("type") == "session" and isinstance(entry_id, str):
+                self.session_id = entry_id
+            self.found.add(entry, interpreter, (key, self.session_id), source)
         return entry_id
 
 
@@ -273,7 +347,7 @@ def _next_line(handle: IO[bytes], limit: int) -> tuple[bytes | None, int, bool]:
     return None, size, False
 
 
-def _identity(handle: IO[bytes], info: os.stat_result) -> FileIdentity:
+def _identity(handle: IO[bytes], info: _Stat) -> FileIdentity:
     size = min(HEAD_BYTES, info.st_size)
     return FileIdentity(info.st_dev, info.st_ino, size, _head_hash(handle, size))
 

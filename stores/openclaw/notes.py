@@ -1,4 +1,5 @@
-"""A workspace's notes: ``MEMORY.md`` and ``memory/**/*.md``, cut into chunks worth indexing.
+"""A workspace's notes: ``MEMORY.md``, ``USER.md``, ``memory/**/*.md`` and the configured
+extra paths, cut into chunks worth indexing.
 
 The same files OpenClaw indexes for its own memory_search. A chunk is a run of whole paragraphs
 under one heading, at most ``max_chars`` long (OpenClaw's own chunks are ~400 tokens, about
@@ -11,18 +12,23 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from stores.openclaw.home import ExtraPath
 from stores.openclaw.problems import Problem, ProblemKind
 
 MAX_CHARS = 1600
 #: Notes the daemon writes itself (hourly summaries, daily sync, weekly synthesis): they go into
 #: the memory store as records of their own, so reading them back would store them twice.
 OWN_NOTE = re.compile(r"^\d{4}-\d{2}-\d{2}-(hourly|sync|weekly)\.md$")
+#: The notes at a workspace's top, by their exact names (OpenClaw skips ``memory.md``).
+ROOT_NOTES = ("MEMORY.md", "USER.md")
 #: A note bigger than this is not a note; it is read up to here and reported.
 MAX_NOTE_BYTES = 4 * 1024 * 1024
 
+_NOT_TEXT = "not text (binary bytes in a .md file); not indexed"
 _HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t#]*$")
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 
@@ -52,26 +58,65 @@ class Note:
     chunks: tuple[NoteChunk, ...]
 
 
-def list_notes(workspace: Path) -> tuple[list[Path], list[Problem]]:
-    """``MEMORY.md`` (or ``memory.md``) and every ``*.md`` under ``memory/``, hidden ones aside."""
+def list_notes(
+    workspace: Path, extra_paths: Sequence[ExtraPath] = ()
+) -> tuple[list[Path], list[Problem]]:
+    """OpenClaw's own memory set: ``MEMORY.md`` (that exact name), ``USER.md``, every ``*.md``
+    under ``memory/`` and the configured extra paths; symlinks and hidden folders left out."""
     problems: list[Problem] = []
     found: list[Path] = []
-    for name in ("MEMORY.md", "memory.md"):
+    names = _names_in(workspace)
+    for name in ROOT_NOTES:
         path = workspace / name
-        # On a case-insensitive file system both names are the same file.
-        if path.is_file() and not any(_same_file(path, p) for p in found):
+        # Exact case, as OpenClaw: on a case-insensitive disk memory.md would pass is_file().
+        if name in names and _regular(path):
             found.append(path)
-    memory = workspace / "memory"
+    found.extend(_markdown_under(workspace / "memory", None, problems))
+    for extra in extra_paths:
+        if extra.path.is_symlink():
+            continue
+        if extra.path.is_dir():
+            found.extend(_markdown_under(extra.path, extra.pattern, problems))
+        elif extra.path.suffix == ".md" and _regular(extra.path):
+            found.append(extra.path)
+    unique: dict[Path, Path] = {}
+    for path in found:
+        unique.setdefault(_real(path), path)
+    return [p for p in unique.values() if not OWN_NOTE.match(p.name)], problems
+
+
+def _markdown_under(root: Path, pattern: str | None, problems: list[Problem]) -> list[Path]:
+    if root.is_symlink() or not root.is_dir():
+        return []
+    found = []
     try:
-        daily = sorted(memory.rglob("*.md"))
-    except OSError as exc:
-        problems.append(Problem(str(memory), ProblemKind.UNREADABLE, str(exc)))
-        daily = []
-    for path in daily:
-        hidden = any(part.startswith(".") for part in path.relative_to(memory).parts)
-        if not hidden and path.is_file() and not OWN_NOTE.match(path.name):
-            found.append(path)
-    return found, problems
+        for path in sorted(root.glob(pattern or "**/*.md")):
+            parts = path.relative_to(root).parts
+            hidden = any(part.startswith(".") for part in parts)
+            linked = any((root / Path(*parts[: i + 1])).is_symlink() for i in range(len(parts)))
+            if not hidden and not linked and path.suffix == ".md" and path.is_file():
+                found.append(path)
+    except (OSError, ValueError) as exc:  # ValueError: a pattern glob refuses
+        problems.append(Problem(str(root), ProblemKind.UNREADABLE, str(exc)))
+    return found
+
+
+def _names_in(folder: Path) -> set[str]:
+    try:
+        return {entry.name for entry in folder.iterdir()}
+    except OSError:
+        return set()
+
+
+def _regular(path: Path) -> bool:
+    return not path.is_symlink() and path.is_file()
+
+
+def _real(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:
+        return path
 
 
 def read_note(
@@ -90,8 +135,14 @@ def read_note(
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        problems.append(Problem(f"{path}:1", ProblemKind.INVALID_UTF8, str(exc)))
         text = data.decode("utf-8", errors="replace")
+        if text.count("\ufffd") > max(8, len(text) // 100):
+            problems.append(Problem(str(path), ProblemKind.NOT_TEXT, _NOT_TEXT))
+            return None, problems
+        problems.append(Problem(f"{path}:1", ProblemKind.INVALID_UTF8, str(exc)))
+    if "\x00" in text:
+        problems.append(Problem(str(path), ProblemKind.NOT_TEXT, _NOT_TEXT))
+        return None, problems
     chunks = chunk_markdown(text, path, max_chars=max_chars)
     name = path.relative_to(workspace).as_posix() if path.is_relative_to(workspace) else str(path)
     return Note(path, name, hashlib.sha256(data).hexdigest(), tuple(chunks)), problems
@@ -203,10 +254,3 @@ def _chunk(group: list[_Block], headings: tuple[str, ...], path: Path) -> NoteCh
     end = last.start + len(last.lines) - 1
     digest = hashlib.sha256("\x1f".join((*headings, text)).encode()).hexdigest()
     return NoteChunk(path, group[0].start, end, headings, text, digest)
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.samefile(b)
-    except OSError:
-        return False

@@ -93,6 +93,11 @@ class TurnCollector:
                 self.problems.append(Problem(str(source), ProblemKind.UNKNOWN_TYPE, detail))
             return
         key, session_id = session
+        if result.cut:
+            detail = (
+                f"a turn of {len(result.text) + result.cut:,} characters; kept its head and tail"
+            )
+            self.problems.append(Problem(str(source), ProblemKind.LONG_TURN, detail))
         self.turns.append(
             Turn(
                 self.agent_id,
