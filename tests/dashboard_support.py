@@ -8,9 +8,11 @@ import contextlib
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from stores.coordination.feedback import FeedbackStore
 from tests.memory_fixtures import write_sample
 from tests.support import DaemonProcess, running_daemon, wait_for
 
@@ -44,3 +46,21 @@ def run_to_end(daemon: DaemonProcess, job: str) -> dict[str, Any]:
 
     done: dict[str, Any] = wait_for(finished, timeout=60, what=f"{job} run to finish")
     return done
+
+
+def answered_recommendation(
+    daemon: DaemonProcess, rec_id: str, title: str, body: str, choice: str
+) -> None:
+    """A recommendation of the weekly synthesis, delivered as the bot delivers one (a round
+    opened in the feedback store) and answered through the socket, as the bot records a tap."""
+    store = FeedbackStore(daemon.root / "state" / "feedback.sqlite")
+    try:
+        now = datetime.now(UTC)
+        store.add_recommendation(title, body, "synthesize", now, id=rec_id)
+        delivered = store.start_delivery(rec_id, now)
+    finally:
+        store.close()
+    answer = daemon.call(
+        "feedback.answer", {"id": rec_id, "round": delivered.round, "choice": choice}
+    )
+    assert answer["outcome"] == "recorded", answer

@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +19,7 @@ from starlette.testclient import TestClient
 from daemon.client import ControlClient
 from daemon.dashboard.access import Access
 from daemon.dashboard.app import build_app
-from tests.dashboard_support import run_to_end, sample_daemon
+from tests.dashboard_support import answered_recommendation, run_to_end, sample_daemon
 from tests.support import DaemonProcess, infractl, wait_for
 
 BASE = "http://127.0.0.1:8765"
@@ -187,6 +188,9 @@ def test_the_memory_view_searches_with_filters(client: TestClient) -> None:
         re.findall(r'class="kind">', notes.text)
     )
     assert "/memory/context?path=" in notes.text
+    summaries = client.get("/memory", params={"q": "Tasca do Chico", "kind": "summary"})
+    assert 'class="kind">summary' in summaries.text
+    assert "Around it" not in summaries.text, "a compaction summary is no turn to open"
     future = client.get("/memory", params={"q": "tomatoes", "since": "2099-01-01"})
     assert "Nothing found." in future.text
 
@@ -294,7 +298,18 @@ def test_the_signals_view_with_priorities_and_the_weekly_synthesis(
     assert "Ask Dana about the launch date" in signals
     priorities = page.text.split("<h2>Priorities</h2>")[1].split("<h2>Weekly synthesis</h2>")[0]
     assert "Ask Dana about the launch date" in priorities
-    assert "Recommendations and the feedback given" in page.text
+    answered_recommendation(
+        daemon,
+        "work-w1-1",
+        "Name an owner for each section",
+        "Two sections had none.",
+        "not_useful",
+    )
+    weekly = client.get("/signals").text.split("<h2>Weekly synthesis</h2>")[1]
+    row = weekly.split("Name an owner for each section")[1].split("</tr>")[0]
+    assert "<td>synthesize</td>" in row
+    assert '<span class="choice c-not_useful">not useful</span>' in row
+    assert "not useful: 1" in weekly
 
 
 # --- the daemon's own dashboard --------------------------------------------------------------
@@ -318,3 +333,30 @@ def test_infractl_gives_a_loopback_link_that_opens_the_runs(daemon: DaemonProces
     token = url.split("token=")[1]
     assert token not in daemon.log()
     assert token not in json.dumps(daemon.call("status"))
+
+
+def test_an_oversized_form_is_refused_unread(client: TestClient, access: Access) -> None:
+    answer = client.post(
+        "/backups/now",
+        content=b"csrf=" + access.csrf.encode() + b"&x=" + b"y" * 20_000,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status_code == 413
+    assert "at most 16384 bytes" in answer.text
+
+
+def test_infractl_dashboard_opens_the_link_in_the_browser(
+    daemon: DaemonProcess, tmp_path: Path
+) -> None:
+    """``webbrowser`` runs $BROWSER with the link; what infractl prints leaves the token out."""
+    opened = tmp_path / "opened"
+    browser = tmp_path / "browser"
+    browser.write_text(f'#!/bin/sh\nprintf %s "$1" > {opened}\n')
+    browser.chmod(0o700)
+    env = {"OPENCLAW_INFRA_SOCKET_PATH": str(daemon.socket), "BROWSER": f"{browser} %s"}
+    done = infractl("dashboard", env=env)
+    assert done.returncode == 0, done.stderr
+    link = daemon.call("dashboard.url")
+    assert opened.read_text() == link["url"]
+    assert done.stdout == f"dashboard: opened {link['address']} in the browser\n"
+    assert "token" not in done.stdout

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.dashboard_support import run_to_end, sample_daemon
+from tests.dashboard_support import answered_recommendation, run_to_end, sample_daemon
 from tests.support import DaemonProcess, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -51,6 +51,13 @@ def daemon() -> Iterator[DaemonProcess]:
                 "text": "Ask Dana whether Thursday suits the launch review",
                 "priority": "high",
             },
+        )
+        answered_recommendation(
+            running,
+            "main-w1-1",
+            "Confirm the day before booking",
+            "Twice this week a booking was made before Dana confirmed the day.",
+            "useful",
         )
         yield running
 
@@ -159,6 +166,8 @@ def test_the_dashboard_in_a_browser(daemon: DaemonProcess, page: Any, shots: Pat
     page.click("nav >> text=Signals")
     assert "Ask Dana whether Thursday suits the launch review" in page.inner_text("table.signals")
     assert "launch review" in page.inner_text("ol.priorities")
+    answered = page.locator("table.recommendations tr", has_text="Confirm the day before booking")
+    assert answered.locator(".choice").inner_text() == "useful"
     page.screenshot(path=shots / "signals.png", full_page=True)
 
     assert problems == []

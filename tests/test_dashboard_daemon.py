@@ -110,3 +110,27 @@ def test_the_dashboard_reaches_the_daemon_only_through_its_calls() -> None:
         sorted(t for t in reached if t.startswith(("stores", "daemon.api", "daemon.supervisor")))
         == []
     )
+
+
+async def test_connections_to_the_dashboard_send_without_delay() -> None:
+    """asyncio sets TCP_NODELAY on an accepted connection only when the listening socket says
+    TCP; without it every page waits on the browser's delayed ACK (40 ms)."""
+    from daemon.dashboard.server import _bind
+
+    accepted: asyncio.Queue[int] = asyncio.Queue()
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            sock = transport.get_extra_info("socket")
+            accepted.put_nowait(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    listening = _bind(0)
+    server = await asyncio.get_running_loop().create_server(Probe, sock=listening)
+    try:
+        _, writer = await asyncio.open_connection(*listening.getsockname())
+        assert await asyncio.wait_for(accepted.get(), 10) != 0
+        writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -226,7 +226,7 @@ class MemoryMethods:
         if turns is None:
             raise NotFound(
                 f"memory.get: no entry {params.entry_id} in session {params.session_id}"
-                f" of agent {params.agent} (forgotten, or not read yet)"
+                f" of agent {params.agent} (not a conversation turn, forgotten, or not read yet)"
             )
         focus = next(i for i, t in enumerate(turns) if t.entry_id == params.entry_id)
         return {

@@ -5,7 +5,8 @@ request trades it for an HttpOnly, SameSite=Strict session cookie and is redirec
 address without the token (so it leaves the address bar and the history). Without the cookie
 every page, fragment and static file answers 401. The Host header must name loopback (a
 rebinding DNS name reaches 127.0.0.1 with another Host), and a change (a POST) needs the page's
-CSRF token as well. Every answer forbids framing, caching and sending the address elsewhere.
+CSRF token as well. Every answer forbids framing and sending the address elsewhere, and pages
+are not cached (the static files are, revalidated by ETag).
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ class AccessMiddleware(BaseHTTPMiddleware):
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         response = await self._answer(request, call_next)
+        if request.url.path.startswith("/static/") and response.status_code in (200, 304):
+            # The same for everyone who may see them: kept, and checked by ETag on each use.
+            response.headers.setdefault("Cache-Control", "private, no-cache")
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
         return response
@@ -112,11 +116,15 @@ def _same_origin(request: Request) -> bool:
 
 async def form(request: Request, access: Access) -> dict[str, str]:
     """The posted form, once its CSRF token is checked: a page of ours, not another site's."""
-    if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
-        raise HTTPException(413, "form too large")
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise HTTPException(413, "form too large")
+    too_large = HTTPException(413, f"a form of the dashboard is at most {MAX_FORM_BYTES} bytes")
+    declared = request.headers.get("content-length", "0")
+    if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
+        raise too_large
+    body = b""
+    async for part in request.stream():  # read no further than the limit, whatever was declared
+        body += part
+        if len(body) > MAX_FORM_BYTES:
+            raise too_large
     fields = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
     if not secrets.compare_digest(fields.get("csrf", "").encode(), access.csrf.encode()):
         raise HTTPException(403, "the form's CSRF token is missing or stale; reload the page")

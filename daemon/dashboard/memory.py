@@ -124,7 +124,7 @@ def _shown(result: dict[str, Any]) -> dict[str, Any]:
     """A result as the page lists it, with the address of its surroundings when it has any."""
     source = result["source"]
     context = None
-    if source.get("session_id") and source.get("entry_ids"):
+    if source["kind"] == "turns" and source.get("session_id") and source.get("entry_ids"):
         context = "/memory/context?" + urlencode(
             {
                 "agent": source["agent_id"] or "",
