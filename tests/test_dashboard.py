@@ -25,6 +25,9 @@ from tests.support import DaemonProcess, infractl, wait_for
 BASE = "http://127.0.0.1:8765"
 PAGES = ["/", "/runs", "/memory?q=Mira", "/health", "/backups", "/signals"]
 
+#: The first test starts a daemon and waits for its first ingest.
+pytestmark = pytest.mark.timeout(180)
+
 
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[DaemonProcess]:

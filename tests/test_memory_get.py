@@ -18,6 +18,9 @@ from tests.support import DaemonProcess
 
 ASKED = "Remind me what my sister's new address is?"
 
+#: The first test starts a daemon and waits for its first ingest.
+pytestmark = pytest.mark.timeout(180)
+
 
 @pytest.fixture(scope="module")
 def daemon() -> Iterator[DaemonProcess]:
