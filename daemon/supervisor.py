@@ -2,10 +2,10 @@
 
 start: lock the state directory -> open stores -> mark interrupted runs abandoned -> start the
 scheduler (catch-up included) -> open the socket -> start the Telegram bot (which connects in
-the background) -> tell systemd we are ready.
-stop is start in reverse: stop the bot, close the socket to new clients, stop scheduling, let
-running jobs finish within the grace period and cancel the rest, then close the stores and the
-lock.
+the background) and the dashboard -> tell systemd we are ready.
+stop is start in reverse: stop the faces (bot, dashboard), close the socket to new clients, stop
+scheduling, let running jobs finish within the grace period and cancel the rest, then close the
+stores and the lock.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from daemon.api.core import DaemonAPI
 from daemon.bot.app import TelegramBot, open_bot
 from daemon.config.sections import JobSettings
 from daemon.config.settings import Settings
+from daemon.dashboard.server import Dashboard, open_dashboard
 from daemon.errors import Busy, Unavailable
 from daemon.logs import get_logger
 from daemon.opening import (
@@ -112,6 +113,7 @@ class Supervisor:
         self.llm: LLMClient | None = None
         self.llm_error: str | None = None
         self.bot: TelegramBot | None = None
+        self.dashboard: Dashboard | None = None
         self._started = False
 
     def __repr__(self) -> str:
@@ -174,6 +176,7 @@ class Supervisor:
             zone=self.settings.zone,
             refine=self.llm is not None,
         )
+        self.dashboard = open_dashboard(self.settings, self._api_call)
         memory = self.settings.memory
         self.job_context = JobContext(
             clock=self.clock,
@@ -181,7 +184,10 @@ class Supervisor:
             state_dir=self.state_dir,
             run_log=self.run_log,
             scheduler=_LazySchedulerView(self),
-            health=HealthConfig(min_free_disk_bytes=self.settings.min_free_disk_mb * 2**20),
+            health=HealthConfig(
+                min_free_disk_bytes=self.settings.min_free_disk_mb * 2**20,
+                keep_history=self.settings.jobs.health.keep_history,
+            ),
             write_probes=self._write_probes(),
             openclaw=self.settings.openclaw_source(),
             memory=self.memory,
@@ -206,7 +212,7 @@ class Supervisor:
                 wake=self.bot.poke if self.bot else None,
                 alert_sink=self.bot.alert if self.bot else None,
             ),
-            component_checks={"bot": self.bot.health_check} if self.bot else {},
+            component_checks={name: face.health_check for name, face in self._faces().items()},
             **sync_context(self.settings, self.signals, self.mistakes),
         )
         self.runner = JobRunner(
@@ -232,6 +238,8 @@ class Supervisor:
         await self.server.start()
         if self.bot is not None:
             await self.bot.start()  # returns at once: Telegram is reached in the background
+        if self.dashboard is not None:
+            await self.dashboard.start()
         if self.settings.memory.watch and "ingest" in self.specs and self.job_context.openclaw:
             self.watcher = ChangeWatcher(
                 self.job_context.openclaw,
@@ -323,8 +331,7 @@ class Supervisor:
         self.stopping = True
         self.notifier.stopping()
         log.info("daemon.stopping")
-        if self.bot is not None:
-            await self.bot.stop()
+        await self._stop_faces()
         await self.server.stop_accepting()
         await self.scheduler.stop_intake()
         cancelled = await self.runner.drain(self.settings.shutdown_grace)
@@ -334,9 +341,16 @@ class Supervisor:
         self._lock.release()
         log.info("daemon.stopped")
 
+    def _faces(self) -> dict[str, TelegramBot | Dashboard]:
+        return {n: f for n, f in (("bot", self.bot), ("dashboard", self.dashboard)) if f}
+
+    async def _stop_faces(self) -> None:
+        """Intake first: no request from a person may start work while the daemon drains."""
+        for face in self._faces().values():
+            await face.stop()
+
     async def _close_parts(self) -> None:
-        if self.bot is not None:
-            await self.bot.stop()
+        await self._stop_faces()
         if self.watcher is not None:
             await self.watcher.stop()
         if self._tick_task is not None:

@@ -57,6 +57,8 @@ class HealthConfig:
     min_free_disk_bytes: int
     #: A job whose next run is this far in the past has not been picked up: the loop is stuck.
     overdue_slack: timedelta = timedelta(seconds=90)
+    #: Health reports older than this leave the history (``RunLog.prune_health``).
+    keep_history: timedelta = timedelta(days=30)
 
 
 @dataclass

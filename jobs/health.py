@@ -1,7 +1,8 @@
 """Component checks: is the scheduler alive, can we write, is there disk, are jobs succeeding.
 
 ``check`` is what the ``health`` socket method answers right now; ``run`` is the scheduled job,
-which records the same report as its run's stats. The judgement of staleness is a pure function
+which records the same report as its run's stats and as a row of the health history (pruned to
+the retention setting as it goes). The judgement of staleness is a pure function
 of times so that it is tested with an injected clock.
 """
 
@@ -18,6 +19,7 @@ from stores.runlog import JobState
 
 async def run(ctx: JobContext) -> JobResult:
     report = await check(ctx)
+    await asyncio.to_thread(_remember, ctx, report)
     failing = [c.name for c in report.checks if c.status is not HealthStatus.OK]
     summary = f"{report.status.value}" + (f": {', '.join(failing)}" if failing else "")
     return JobResult(summary=summary, stats=report.to_dict())
@@ -35,6 +37,12 @@ async def check(ctx: JobContext) -> HealthReport:
         if view.enabled
     ]
     return HealthReport(checked_at=now, checks=checks)
+
+
+def _remember(ctx: JobContext, report: HealthReport) -> None:
+    checks = [c.to_dict() for c in report.checks]
+    ctx.run_log.record_health(report.checked_at, report.status.value, checks)
+    ctx.run_log.prune_health(report.checked_at - ctx.health.keep_history)
 
 
 def scheduler_check(ctx: JobContext, now: datetime) -> HealthCheck:

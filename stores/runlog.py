@@ -14,7 +14,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from stores.sqlite import Database, transaction
+from stores.health_history import HEALTH_SCHEMA, HealthHistory
+from stores.sqlite import transaction
 
 
 class RunStatus(StrEnum):
@@ -95,7 +96,8 @@ class JobState:
         }
 
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS job_runs (
     run_id        INTEGER PRIMARY KEY AUTOINCREMENT,
     job           TEXT NOT NULL,
@@ -123,11 +125,15 @@ CREATE TABLE IF NOT EXISTS job_state (
 );
 CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
 """
-SCHEMA_VERSION = 1
+    + HEALTH_SCHEMA
+)
+#: 2: the health history (``stores.health_history``).
+SCHEMA_VERSION = 2
 
 
-class RunLog(Database):
-    """The ``runs.sqlite`` database. One connection, serialised by a lock."""
+class RunLog(HealthHistory):
+    """The ``runs.sqlite`` database. One connection, serialised by a lock. The health history
+    shares it (``HealthHistory``)."""
 
     SCHEMA = SCHEMA
     SCHEMA_VERSION = SCHEMA_VERSION

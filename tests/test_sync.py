@@ -264,7 +264,7 @@ async def test_a_rerun_replaces_the_section_and_keeps_what_the_agent_added(world
         ({"FAKE_OPENCLAW_SLEEP": "5"}, 0.3, "timeout", "no answer within 0.3s"),
     ],
 )
-async def test_a_failing_announcement_is_reported_not_raised(
+async def test_a_failing_announcement_is_reported_not_raised(  # noqa: PLR0917 - parametrized
     world: World,
     monkeypatch: pytest.MonkeyPatch,
     env: dict[str, str],

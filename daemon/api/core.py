@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from daemon import __version__
 from daemon.api.backup import BackupMethods
 from daemon.api.feedback import FeedbackMethods
+from daemon.api.health import HealthMethods
 from daemon.api.host import Daemon
 from daemon.api.llm import LLMMethods
 from daemon.api.memory import MemoryMethods
@@ -78,6 +79,7 @@ class DaemonAPI:
             **LLMMethods(daemon).table(),
             **FeedbackMethods(daemon).table(),
             **SyncMethods(daemon).table(),
+            **HealthMethods(daemon).table(),
         }
 
     def methods(self) -> list[str]:
@@ -114,6 +116,7 @@ class DaemonAPI:
             "stopping": daemon.stopping,
             "jobs": jobs["jobs"],
             "health": await self._last_health(),
+            "dashboard": daemon.dashboard.address if daemon.dashboard else None,
         }
 
     async def _last_health(self) -> dict[str, Any] | None:

@@ -22,6 +22,19 @@ if TYPE_CHECKING:
     from stores.runlog import RunLog
 
 
+class DashboardInfo(Protocol):
+    """What the API tells of the dashboard: where it listens, or why it does not."""
+
+    @property
+    def address(self) -> str | None: ...
+
+    @property
+    def url(self) -> str | None: ...
+
+    @property
+    def error(self) -> str | None: ...
+
+
 class Daemon(Protocol):
     @property
     def settings(self) -> Settings: ...
@@ -61,6 +74,9 @@ class Daemon(Protocol):
 
     @property
     def feedback(self) -> FeedbackStore: ...
+
+    @property
+    def dashboard(self) -> DashboardInfo | None: ...
 
     async def reload(self) -> dict[str, Any]: ...
 

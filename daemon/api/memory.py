@@ -1,4 +1,8 @@
-"""The memory methods of the socket API: search, add, forget, stats, reindex."""
+"""The memory methods of the socket API: search, add, forget, stats, reindex, get.
+
+``memory.get`` opens the place a search result came from: the stretch of the session around a
+transcript entry (from the index's turns), or the lines of a note in a known workspace.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +11,42 @@ import hashlib
 import json
 import re
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from daemon.api.host import Daemon
-from daemon.errors import BadRequest, NotConfigured
+from daemon.errors import BadRequest, Forbidden, NotConfigured, NotFound
 from daemon.schedule import parse_duration
 from jobs.ingest import PROBLEMS_KEY
-from stores.memory.records import Chunk, ChunkFilter, SearchQuery, Write
+from stores.memory.records import Chunk, ChunkFilter, SearchQuery, TurnRow, Write
 from stores.memory.results import approx_tokens
 from stores.memory.store import MemoryStore
+from stores.openclaw.home import OpenClawSource, discover
 from stores.runlog import RunTrigger
 
 AGENT_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 KINDS = ("turns", "summary", "note", "manual", "hourly", "sync", "weekly")
+#: A note is read up to this size, and ``memory.get`` returns at most this many of its lines.
+MAX_NOTE_BYTES = 4 * 1024 * 1024
+MAX_NOTE_LINES = 1000
+
+
+def _agent_id(value: str) -> str:
+    if not re.fullmatch(AGENT_ID, value):
+        raise ValueError(f"not an agent id: {value!r}")
+    return value
+
+
+AgentId = Annotated[str, AfterValidator(_agent_id)]
 
 
 class _Params(BaseModel):
@@ -76,6 +101,37 @@ class ForgetParams(_Params):
         return self
 
 
+class GetParams(_Params):
+    """A turn (agent, session_id, entry_id) or a note's lines (path, line_start, line_end), as a
+    search result's ``source`` names them; ``before``/``after`` turns or lines around it."""
+
+    agent: AgentId | None = None
+    session_id: str | None = Field(None, min_length=1, max_length=200)
+    entry_id: str | None = Field(None, min_length=1, max_length=200)
+    path: str | None = Field(None, min_length=1, max_length=4096)
+    line_start: int | None = Field(None, ge=1, le=10_000_000)
+    line_end: int | None = Field(None, ge=1, le=10_000_000)
+    before: int = Field(5, ge=0, le=50)
+    after: int = Field(5, ge=0, le=50)
+
+    @model_validator(mode="after")
+    def _one_place(self) -> GetParams:
+        turn = (self.agent, self.session_id, self.entry_id)
+        if self.path is not None:
+            if any(v is not None for v in turn):
+                raise ValueError("give a turn (agent, session_id, entry_id) or a path, not both")
+            start, end = self.line_start or 1, self.line_end or self.line_start or 1
+            if end < start:
+                raise ValueError(f"line_end {end} is before line_start {start}")
+            if end - start >= MAX_NOTE_LINES:
+                raise ValueError(f"at most {MAX_NOTE_LINES} lines at a time")
+        elif any(v is None for v in turn):
+            raise ValueError("say which turn: agent, session_id and entry_id (or a note's path)")
+        elif self.line_start is not None or self.line_end is not None:
+            raise ValueError("line_start and line_end go with a path")
+        return self
+
+
 class ReindexParams(_Params):
     agent: str | None = Field(None, pattern=AGENT_ID)
 
@@ -91,6 +147,7 @@ class MemoryMethods:
             "memory.forget": (ForgetParams, self.forget),
             "memory.stats": (_Params, self.stats),
             "memory.reindex": (ReindexParams, self.reindex),
+            "memory.get": (GetParams, self.get),
         }
 
     @property
@@ -110,8 +167,8 @@ class MemoryMethods:
                 agents=tuple(params.agent),
                 session_id=params.session,
                 kinds=tuple(params.kind),
-                since=_moment(params.since, "since", zone, now),
-                until=_moment(params.until, "until", zone, now),
+                since=moment(params.since, "since", zone, now),
+                until=moment(params.until, "until", zone, now),
                 speaker=params.speaker,
                 role=params.role,
             ),
@@ -165,12 +222,93 @@ class MemoryMethods:
         )
         return {"run_id": entry.run_id, "job": "ingest"}
 
+    async def get(self, params: GetParams) -> dict[str, Any]:
+        if params.path is not None:
+            return await self._note_lines(params, params.path)
+        turns = await asyncio.to_thread(_stretch, self.store, params)
+        if turns is None:
+            raise NotFound(
+                f"memory.get: no entry {params.entry_id} in session {params.session_id}"
+                f" of agent {params.agent} (not a conversation turn, forgotten, or not read yet)"
+            )
+        focus = next(i for i, t in enumerate(turns) if t.entry_id == params.entry_id)
+        return {
+            "agent": params.agent,
+            "session_id": params.session_id,
+            "session_key": turns[focus].session_key,
+            "turns": [
+                {
+                    "entry_id": t.entry_id,
+                    "ts": datetime.fromtimestamp(t.ts, UTC).isoformat(),
+                    "role": t.role,
+                    "speaker": t.speaker,
+                    "text": t.text,
+                }
+                for t in turns
+            ],
+            "focus_index": focus,
+        }
+
+    async def _note_lines(self, params: GetParams, path: str) -> dict[str, Any]:
+        """Lines of a note, only in a workspace of an agent OpenClaw knows: never any path."""
+        source = self.daemon.job_context.openclaw
+        if source is None:
+            raise NotConfigured("memory.get: no OpenClaw home is configured")
+        if not Path(path).is_absolute():
+            raise BadRequest(
+                f"memory.get: path must be absolute, as search results give it: {path}"
+            )
+        start = params.line_start or 1
+        end = params.line_end or start
+        agent, lines = await asyncio.to_thread(_read_note, source, Path(path))
+        if start > len(lines):
+            raise NotFound(f"memory.get: {path} has {len(lines)} lines, none from {start}")
+        first = max(1, start - params.before)
+        last = min(len(lines), end + params.after)
+        return {
+            "agent": agent,
+            "path": path,
+            "line_start": start,
+            "line_end": min(end, len(lines)),
+            "lines": [{"number": n, "text": lines[n - 1]} for n in range(first, last + 1)],
+        }
+
+
+def _stretch(store: MemoryStore, params: GetParams) -> list[TurnRow] | None:
+    """The entry's turn and up to ``before``/``after`` turns around it, or None if unknown."""
+    agent, session_id, entry_id = params.agent or "", params.session_id or "", params.entry_id or ""
+    positions = store.index.turn_positions([(agent, session_id, [entry_id])])
+    at = positions.get((agent, session_id, entry_id))
+    if at is None:
+        return None
+    return store.index.session_turns(
+        agent, session_id, max(0, at - params.before), at + params.after
+    )
+
+
+def _read_note(source: OpenClawSource, path: Path) -> tuple[str, list[str]]:
+    home = discover(source)
+    target = path.resolve()  # symlinks too: a link out of a workspace stays out
+    agent = next((a.id for a in home.agents if target.is_relative_to(a.workspace.resolve())), None)
+    if agent is None:
+        raise Forbidden(f"memory.get: {path} is not in the workspace of an agent OpenClaw knows")
+    if target.suffix.lower() != ".md":
+        raise Forbidden(f"memory.get: {path} is not a note (.md)")
+    try:
+        with target.open("rb") as handle:
+            data = handle.read(MAX_NOTE_BYTES)
+    except FileNotFoundError:
+        raise NotFound(f"memory.get: no note {path} (moved or deleted since)") from None
+    except OSError as exc:
+        raise NotFound(f"memory.get: cannot read {path}: {exc.strerror}") from None
+    return agent, data.decode("utf-8", errors="replace").splitlines()
+
 
 def _ids_of(store: MemoryStore, params: ForgetParams) -> list[str]:
     return store.index.ids_where(agent=params.agent, session_id=params.session, path=params.path)
 
 
-def _moment(text: str | None, name: str, zone: tzinfo, now: datetime) -> float | None:
+def moment(text: str | None, name: str, zone: tzinfo, now: datetime) -> float | None:
     """YYYY-MM-DD (midnight in the daemon's zone), an ISO date-time, or an age ('7d')."""
     if text is None:
         return None

@@ -16,6 +16,7 @@ from typing import Any
 
 from daemon import __version__
 from daemon.cli import backup as cli_backup
+from daemon.cli import dashboard as cli_dashboard
 from daemon.cli import feedback as cli_feedback
 from daemon.cli import llm as cli_llm
 from daemon.cli import memory as cli_memory
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_llm.add_commands(sub, out)
     cli_feedback.add_commands(sub, out)
     cli_sync.add_commands(sub, out)
+    cli_dashboard.add_commands(sub, out)
     config = sub.add_parser("config", help="settings").add_subparsers(metavar="ACTION")
     config.add_parser("example", help="print a complete .env.example").set_defaults(
         handler=cmd_config_example
@@ -117,6 +119,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
         if health:
             print(f"health   {health['status']} (checked {when(health['checked_at'])})")
+        if d.get("dashboard"):
+            print(f"dashboard {d['dashboard']} (`infractl dashboard` opens it)")
         _jobs_table(d["jobs"])
 
     emit(args, data, render)

@@ -41,6 +41,9 @@ class HealthJobSettings(JobSettings):
         parse_schedule("every 5m"), description="when component checks run"
     )
     timeout: Duration = Field(timedelta(seconds=60), description="limit for one health run")
+    keep_history: Duration = Field(
+        timedelta(days=30), description="health reports older than this leave the history"
+    )
 
 
 class IngestJobSettings(JobSettings):
@@ -220,4 +223,18 @@ class SyncSettings(BaseModel):
     )
     signal_ttl: Duration = Field(
         timedelta(days=7), description="how long a signal without its own expiry stays open"
+    )
+
+
+class DashboardSettings(BaseModel):
+    """The local web dashboard: another face on the socket methods, on 127.0.0.1 only."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="serve the dashboard on 127.0.0.1 at this port (0: any free port;"
+        " `infractl dashboard` opens it); unset: no dashboard",
     )

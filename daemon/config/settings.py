@@ -39,6 +39,7 @@ from pydantic_settings.sources.utils import parse_env_vars
 from daemon import paths
 from daemon.config.sections import (
     BackupSettings,
+    DashboardSettings,
     Duration,
     EmbedderSettings,
     JobsSettings,
@@ -160,6 +161,7 @@ class Settings(BaseSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     transcription: TranscriptionSettings = Field(default_factory=TranscriptionSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @field_validator("timezone")
     @classmethod
