@@ -86,6 +86,7 @@ def sync_context(
             announce=sync.announce,
             announce_timeout=sync.announce_timeout,
             signal_ttl=sync.signal_ttl,
+            wake_on=sync.wake_on,
         ),
         "synthesis": SynthesisConfig(
             similarity=synthesize.similarity, max_recommendations=synthesize.max_recommendations

@@ -1,10 +1,13 @@
-"""Telling OpenClaw that something is waiting: ``openclaw system event --text ... --mode now``.
+"""Telling an agent that something is waiting: ``openclaw system event --text ... --mode now
+--session-key agent:<id>:main``.
 
-The event goes to the gateway's main session and wakes it at once (``--mode now``); the text
-says where the note is, the note itself says the rest. Run without a shell (the text is an
-argument, never parsed), with stdin closed and a timeout after which the process is killed. A
-missing command, a failure or a timeout is an outcome to report in the run's stats, never an
-exception: the notes are written either way and OpenClaw's indexer finds them.
+The event goes to that agent's main session and wakes it at once (without a session key it would
+reach only OpenClaw's system agent); the text says where the note is, the note itself says the
+rest. The gateway must be running: events are not queued for a stopped one. Run without a
+shell (the text is an argument, never parsed), with stdin closed and a timeout after which the
+process is killed. A missing command, a failure or a timeout is an outcome to report in the
+run's stats, never an exception: the notes are written either way and OpenClaw's indexer
+finds them.
 """
 
 from __future__ import annotations
@@ -41,12 +44,27 @@ class Announcement:
         return {"status": self.status.value, "detail": self.detail}
 
 
-def announce_argv(command: str, text: str) -> list[str]:
-    return [command, "system", "event", "--text", text[:MAX_TEXT], "--mode", "now"]
+def main_session(agent: str) -> str:
+    """OpenClaw's key of an agent's main session."""
+    return f"agent:{agent}:main"
 
 
-async def announce(command: str, text: str, *, within: float) -> Announcement:
-    argv = announce_argv(command, text)
+def announce_argv(command: str, text: str, agent: str) -> list[str]:
+    return [
+        command,
+        "system",
+        "event",
+        "--text",
+        text[:MAX_TEXT],
+        "--mode",
+        "now",
+        "--session-key",
+        main_session(agent),
+    ]
+
+
+async def announce(command: str, text: str, *, agent: str, within: float) -> Announcement:
+    argv = announce_argv(command, text, agent)
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -70,6 +88,17 @@ async def announce(command: str, text: str, *, within: float) -> Announcement:
         detail = f"{command} exited with {proc.returncode}" + (f": {said}" if said else "")
         return _outcome(AnnounceStatus.FAILED, detail)
     return _outcome(AnnounceStatus.SENT)
+
+
+def combined(outcomes: list[Announcement]) -> Announcement:
+    """Several agents told: sent if every one was, else the first that was not, with how many."""
+    failed = [o for o in outcomes if o.status is not AnnounceStatus.SENT]
+    if not failed:
+        return Announcement(AnnounceStatus.SENT)
+    detail = failed[0].detail
+    if len(outcomes) > 1:
+        detail = f"{len(failed)} of {len(outcomes)} not told; {detail}"
+    return Announcement(failed[0].status, detail)
 
 
 def _outcome(status: AnnounceStatus, detail: str = "") -> Announcement:

@@ -96,6 +96,8 @@ class SyncConfig:
     announce_timeout: timedelta = timedelta(seconds=30)
     #: How long a signal without an expiry of its own stays open.
     signal_ttl: timedelta = timedelta(days=7)
+    #: The lowest priority of a signal that wakes its agents at once ("never": none does).
+    wake_on: str = "urgent"
 
 
 @dataclass(frozen=True)

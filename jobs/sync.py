@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import structlog
 
-from jobs.announce import Announcement, AnnounceStatus, announce
+from jobs.announce import Announcement, AnnounceStatus, announce, combined
 from jobs.base import JobContext, JobResult
 from jobs.sync_digest import (
     AgentSummary,
@@ -182,11 +182,14 @@ class DailySync:
             return
         text = (
             f"openclaw-infra daily sync for {self.day.isoformat()}: read"
-            f" memory/{self.day.isoformat()}-sync.md (written for {', '.join(self._changed)})."
+            f" memory/{self.day.isoformat()}-sync.md."
         )
-        self.report.announce = await announce(
-            settings.openclaw_command, text, within=settings.announce_timeout.total_seconds()
-        )
+        within = settings.announce_timeout.total_seconds()
+        outcomes = [
+            await announce(settings.openclaw_command, text, agent=agent, within=within)
+            for agent in self._changed
+        ]
+        self.report.announce = combined(outcomes)
 
     def _chunk(self, agent: Agent, body: str, written: DigestWrite) -> Chunk:
         start, _ = day_bounds(self.day, self.ctx.tz)

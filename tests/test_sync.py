@@ -221,14 +221,15 @@ async def test_the_digests_are_memories_and_survive_a_reset(world: World) -> Non
     assert not store.index.ids_where(kind="turns")
 
 
-async def test_the_agent_is_told_once_with_the_real_command_line(world: World) -> None:
+async def test_each_agent_is_told_once_in_its_own_session(world: World) -> None:
     result = await run(world.ctx())
     assert result.stats["announce"] == {"status": "sent", "detail": ""}
-    (call,) = world.calls()
-    assert call[:3] == ["system", "event", "--text"]
-    assert call[4:] == ["--mode", "now"]
-    assert "memory/2026-03-11-sync.md" in call[3]
-    assert "main, work, coding" in call[3]
+    calls = world.calls()
+    assert [c[-1] for c in calls] == ["agent:main:main", "agent:work:main", "agent:coding:main"]
+    for call in calls:
+        assert call[:3] == ["system", "event", "--text"]
+        assert call[4:7] == ["--mode", "now", "--session-key"]
+        assert "memory/2026-03-11-sync.md" in call[3]
 
 
 async def test_a_rerun_replaces_the_section_and_keeps_what_the_agent_added(world: World) -> None:
@@ -239,7 +240,7 @@ async def test_a_rerun_replaces_the_section_and_keeps_what_the_agent_added(world
     assert (again.stats["notes_written"], again.stats["notes_unchanged"]) == (0, 3)
     assert again.stats["announce"]["status"] == "skipped"
     assert note.read_bytes() == first
-    assert len(world.calls()) == 1
+    assert len(world.calls()) == 3
     with note.open("a") as handle:
         handle.write("Juniper: read this at breakfast.\n")
     world.signals.add(
@@ -254,7 +255,7 @@ async def test_a_rerun_replaces_the_section_and_keeps_what_the_agent_added(world
     assert text.count("<!-- openclaw-infra sync 2026-03-11 -->") == 1
     assert "Omar joins" in text
     assert text.endswith("Juniper: read this at breakfast.\n")
-    assert len(world.calls()) == 2
+    assert world.calls()[3:] == [world.calls()[0]]  # only main's note changed
 
 
 @pytest.mark.parametrize(
@@ -360,10 +361,47 @@ def test_sync_from_the_shell(root: Path) -> None:
         today = datetime.fromisoformat(run_record["started_at"]).date().isoformat()
         note = writer.workspace("main") / "memory" / f"{today}-sync.md"
         assert "Draft the Q3 summary" in note.read_text()
-        (call,) = [json.loads(line) for line in Path(f"{fake}.calls").read_text().splitlines()]
-        assert call[:3] == ["system", "event", "--text"]
+        calls = [json.loads(line) for line in Path(f"{fake}.calls").read_text().splitlines()]
+        assert [c[:3] for c in calls] == [["system", "event", "--text"]] * 2
+        assert sorted(c[-1] for c in calls) == ["agent:main:main", "agent:work:main"]
         found = daemon.call("memory.search", {"query": "Q3 summary", "kind": ["sync"]})
         assert {r["source"]["agent_id"] for r in found["results"]} == {"main", "work"}
         health = infractl("health", "--json", env=cli)
         checks = {c["name"]: c["status"] for c in json.loads(health.stdout)["checks"]}
         assert (checks["db:signals"], checks["db:mistakes"]) == ("ok", "ok")
+
+
+def test_an_urgent_signal_wakes_its_agents_now(root: Path) -> None:
+    """Not only in tomorrow's sync note: each agent it is for is woken in its main session."""
+    writer = OpenClawWriter(root / "openclaw")
+    for agent in ("main", "work", "coding"):
+        writer.add_agent(agent, agent.title(), "Dana")
+    fake = root / "openclaw-fake"
+    shutil.copy(FAKE, fake)
+    env = {
+        "OPENCLAW_INFRA_SYNC__OPENCLAW_COMMAND": str(fake),
+        "OPENCLAW_INFRA_JOBS__INGEST__ENABLED": "false",
+    }
+    with running_daemon(root, env) as daemon:
+        quiet = daemon.call(
+            "signal.add", {"from": "work", "to": "main", "kind": "fact", "text": "FYI only"}
+        )
+        assert quiet["woken"] == {}
+        urgent = daemon.call(
+            "signal.add",
+            {
+                "from": "work",
+                "to": "all",
+                "kind": "warning",
+                "text": "The prod database is down",
+                "priority": "urgent",
+            },
+        )
+        assert urgent["woken"] == {
+            "main": {"status": "sent", "detail": ""},
+            "coding": {"status": "sent", "detail": ""},
+        }
+        calls = [json.loads(line) for line in Path(f"{fake}.calls").read_text().splitlines()]
+        assert sorted(c[-1] for c in calls) == ["agent:coding:main", "agent:main:main"]
+        assert all("The prod database is down" in c[3] for c in calls)
+        assert daemon.stop() == 0

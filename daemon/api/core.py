@@ -25,6 +25,7 @@ from daemon.api.sync import SyncMethods
 from daemon.errors import BadRequest, JobFailed, NotFound, Timeout, UnknownMethod
 from daemon.protocol import VERSION
 from jobs import health
+from stores.openclaw.home import discover
 from stores.runlog import RunStatus
 
 JOB_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
@@ -74,6 +75,7 @@ class DaemonAPI:
             "health": (NoParams, self.health),
             "reload": (NoParams, self.reload),
             "run": (RunParams, self.run),
+            "agents": (NoParams, self.agents),
             **MemoryMethods(daemon).table(),
             **BackupMethods(daemon).table(),
             **LLMMethods(daemon).table(),
@@ -205,6 +207,25 @@ class DaemonAPI:
         if going is not None and going.run_id == run.run_id:
             result["progress"] = going.progress.to_dict()
         return result
+
+    async def agents(self, _: NoParams) -> dict[str, Any]:
+        """OpenClaw's agents as the daemon finds them (what --agent may name)."""
+        source = self.daemon.job_context.openclaw
+        if source is None:
+            return {"agents": []}
+        home = await asyncio.to_thread(discover, source)
+        return {
+            "agents": [
+                {
+                    "id": a.id,
+                    "name": a.name,
+                    "workspace": str(a.workspace),
+                    "default": a.is_default,
+                    "configured": a.configured,
+                }
+                for a in home.agents
+            ]
+        }
 
     async def health(self, _: NoParams) -> dict[str, Any]:
         report = await health.check(self.daemon.job_context)

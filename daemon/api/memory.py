@@ -67,6 +67,9 @@ class SearchParams(_Params):
     until: str | None = None
     recent: str | None = Field(None, description="recency half-life, e.g. 30d")
     budget: int | None = Field(None, ge=50, le=100_000)
+    prefer: str | None = Field(
+        None, pattern=AGENT_ID, description="this agent's memories first where scores tie"
+    )
 
     @field_validator("agent", mode="before")
     @classmethod
@@ -177,7 +180,12 @@ class MemoryMethods:
             now=now.timestamp(),
         )
         response = await asyncio.to_thread(self.store.search, query)
-        return response.model_dump(mode="json")
+        found = response.model_dump(mode="json")
+        if params.prefer is not None:  # a stable sort: only equal scores change places
+            found["results"].sort(
+                key=lambda r: (-r["score"], r["source"].get("agent_id") != params.prefer)
+            )
+        return found
 
     async def add(self, params: AddParams) -> dict[str, Any]:
         now = self.daemon.clock()

@@ -18,11 +18,13 @@ from daemon.api.host import Daemon
 from daemon.errors import BadRequest, NotConfigured, NotFound
 from daemon.logs import get_logger
 from daemon.schedule import parse_duration
+from jobs.announce import announce
 from stores.coordination.drops import collect
 from stores.coordination.mistakes import MistakeRule, MistakeStore, manual_mistake
 from stores.coordination.priorities import load_priorities
 from stores.coordination.signals import (
     ALL,
+    CrossAgentSignal,
     SignalKind,
     SignalPriority,
     SignalStore,
@@ -170,7 +172,26 @@ class SyncMethods:
             ttl=None if params.expires else self.daemon.job_context.sync.signal_ttl,
         )
         stored, created = await asyncio.to_thread(self.signals.add, signal, now)
-        return {"signal": stored.to_dict(now), "created": created}
+        woken = await self._wake(stored) if created else {}
+        return {"signal": stored.to_dict(now), "created": created, "woken": woken}
+
+    async def _wake(self, signal: CrossAgentSignal) -> dict[str, dict[str, str]]:
+        """An urgent signal reaches its agents now: each is woken in its main session."""
+        sync = self.daemon.job_context.sync
+        if sync.wake_on == "never" or signal.priority.rank < SignalPriority(sync.wake_on).rank:
+            return {}
+        targets = [a.id for a in await self._agents() if signal.addressed_to(a.id)]
+        text = (
+            f"Urgent from {signal.source} (openclaw-infra signal {signal.id}): {signal.text}"
+            " — see your signals (the signals tool or `infractl signal list`)."
+        )
+        within = sync.announce_timeout.total_seconds()
+        woken = {}
+        for agent in targets:
+            told = await announce(sync.openclaw_command, text, agent=agent, within=within)
+            woken[agent] = told.to_dict()
+            log.info("signal.woke", signal=signal.id, agent=agent, status=told.status.value)
+        return woken
 
     async def signal_list(self, params: SignalListParams) -> dict[str, Any]:
         now = self.daemon.clock()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon import __version__
+from daemon.cli import agents as cli_agents
 from daemon.cli import backup as cli_backup
 from daemon.cli import dashboard as cli_dashboard
 from daemon.cli import feedback as cli_feedback
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_feedback.add_commands(sub, out)
     cli_sync.add_commands(sub, out)
     cli_dashboard.add_commands(sub, out)
+    cli_agents.add_commands(sub, out)
     config = sub.add_parser("config", help="settings").add_subparsers(metavar="ACTION")
     config.add_parser("example", help="print a complete .env.example").set_defaults(
         handler=cmd_config_example

@@ -224,6 +224,11 @@ class SyncSettings(BaseModel):
     signal_ttl: Duration = Field(
         timedelta(days=7), description="how long a signal without its own expiry stays open"
     )
+    wake_on: Literal["urgent", "high", "never"] = Field(
+        "urgent",
+        description="a signal of this priority or higher wakes the agents it is for at once"
+        " (`openclaw system event`), not only in their next daily sync",
+    )
 
 
 class DashboardSettings(BaseModel):
