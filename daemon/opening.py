@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from daemon.config.settings import Settings
 from daemon.logs import get_logger
+from daemon.server import ConnectionLimits
 from jobs.base import SyncConfig, SynthesisConfig
 from jobs.llm import LLMClient, LLMConfig, LLMNotConfigured
 from stores.coordination.feedback import FeedbackStore
@@ -91,6 +92,15 @@ def sync_context(
             similarity=synthesize.similarity, max_recommendations=synthesize.max_recommendations
         ),
     }
+
+
+def socket_limits(settings: Settings) -> ConnectionLimits:
+    limits = settings.socket
+    return ConnectionLimits(
+        max_connections=limits.max_connections,
+        max_per_peer=limits.max_per_peer,
+        idle_timeout=limits.idle_timeout.total_seconds(),
+    )
 
 
 def llm_config(settings: Settings) -> LLMConfig:

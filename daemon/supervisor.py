@@ -33,6 +33,7 @@ from daemon.opening import (
     open_memory_store,
     open_run_log,
     open_sqlite_store,
+    socket_limits,
     sync_context,
 )
 from daemon.runner import JobRunner
@@ -131,13 +132,22 @@ class Supervisor:
         await self.stop()
 
     async def start(self) -> None:
-        ensure_private_dir(self.state_dir)
+        # The socket first: a daemon already serving it is refused before anything else starts.
+        self.server = ControlServer(
+            self.socket_path, self._api_call, limits=socket_limits(self.settings)
+        )
+        await self.server.bind()
         try:
+            ensure_private_dir(self.state_dir)
             self._lock.acquire(timeout=0)
         except filelock.Timeout:
+            await self.server.close()
             raise AlreadyRunning(
                 f"another infrad already runs on {self.state_dir} (lock {self._lock.lock_file})"
             ) from None
+        except BaseException:
+            await self.server.close()
+            raise
         try:
             await self._start_parts()
         except BaseException:
@@ -232,7 +242,6 @@ class Supervisor:
             catchup_grace=self.settings.catchup_grace,
         )
         self.api = DaemonAPI(self)
-        self.server = ControlServer(self.socket_path, self.api.call)
         await self.scheduler.start()
         await self.server.start()
         if self.bot is not None:

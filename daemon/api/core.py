@@ -27,6 +27,8 @@ from jobs import health
 from stores.runlog import RunStatus
 
 JOB_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
+#: The largest integer SQLite stores; a bigger id could only fail on the way to the database.
+SQLITE_MAX_INT = 2**63 - 1
 
 
 class NoParams(BaseModel):
@@ -43,11 +45,11 @@ class OptionalJobParams(NoParams):
 
 class TriggerParams(JobParams):
     wait: bool = False
-    timeout: float | None = Field(None, gt=0, le=86400)
+    timeout: float | None = Field(None, ge=0.01, le=86400)
 
 
 class RunParams(NoParams):
-    run_id: int = Field(ge=1)
+    run_id: int = Field(ge=1, le=SQLITE_MAX_INT)
 
 
 class RunsParams(NoParams):

@@ -36,6 +36,7 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 from pydantic_settings.sources.utils import parse_env_vars
 
 from daemon import paths
+from daemon.config.limits import RetentionSettings, SocketSettings
 from daemon.config.sections import (
     BackupSettings,
     Duration,
@@ -135,6 +136,8 @@ class Settings(BaseSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     transcription: TranscriptionSettings = Field(default_factory=TranscriptionSettings)
+    socket: SocketSettings = Field(default_factory=SocketSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @field_validator("timezone")
     @classmethod
