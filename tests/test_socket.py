@@ -282,6 +282,63 @@ CORPUS = [
         13,
         id="runs-limit-too-big",
     ),
+    # Numbers and durations past what date arithmetic or SQLite can hold: once `internal`.
+    *(
+        pytest.param(
+            line_of(v=1, id=14, method="memory.search", params={"query": "x", name: value}),
+            "bad_request",
+            14,
+            id=f"search-{name}-{value}",
+        )
+        for name, value in [
+            ("since", "1e300"),
+            ("since", "99999999d"),
+            ("until", "1e300"),
+            ("until", "99999999d"),
+            ("recent", "1e-7"),
+            ("recent", "1e300"),
+            ("recent", "0.0000001s"),
+            ("since", "0001-01-01T00:00:00+14:00"),
+            ("since", "9" * 100),
+        ]
+    ),
+    pytest.param(
+        line_of(v=1, id=15, method="run", params={"run_id": 2**63}),
+        "bad_request",
+        15,
+        id="run-2**63",
+    ),
+    pytest.param(
+        line_of(v=1, id=15, method="mistake.list", params={"since": "99999999d"}),
+        "bad_request",
+        15,
+        id="mistake-list-since-99999999d",
+    ),
+    pytest.param(
+        line_of(
+            v=1, id=15, method="mistake.add", params={"agent": "x", "text": "y", "lesson": "\ud800"}
+        ),
+        "bad_request",
+        15,
+        id="lone-surrogate-in-an-optional-field",
+    ),
+    pytest.param(
+        line_of(v=1, id=15, method="trigger", params={"job": "health", "timeout": 1e-300}),
+        "bad_request",
+        15,
+        id="trigger-timeout-1e-300",
+    ),
+    pytest.param(
+        line_of(
+            v=1,
+            id=15,
+            method="feedback.answer",
+            params={"id": "a", "round": 2**63, "choice": "useful"},
+        ),
+        "bad_request",
+        15,
+        id="feedback-round-2**63",
+    ),
     pytest.param(line_of(v=1, id=[1], method="status"), "bad_request", None, id="id-list"),
     pytest.param(line_of(v=1, id={"a": 1}, method="status"), "bad_request", None, id="id-object"),
     pytest.param(line_of(v=1, id=True, method="status"), "bad_request", None, id="id-bool"),

@@ -85,11 +85,18 @@ class DaemonAPI:
     def methods(self) -> list[str]:
         return sorted(self._methods)
 
+    def params_model(self, method: str) -> type[BaseModel]:
+        """The pydantic model a method's params are validated against (its schema for tools)."""
+        return self._methods[method][0]
+
     async def call(self, method: str, params: dict[str, Any]) -> Any:
         entry = self._methods.get(method)
         if entry is None:
             raise UnknownMethod(f"no method {method!r}; known: {', '.join(self.methods())}")
         model, handler = entry
+        broken = _lone_surrogate(params)
+        if broken is not None:
+            raise BadRequest(f"{method}: {broken}: not valid Unicode (a lone surrogate)")
         try:
             parsed = model.model_validate(params)
         except ValidationError as exc:
@@ -221,6 +228,24 @@ def _first_problem(method: str, exc: ValidationError) -> str:
         return f"{method}: {where} must be a job name (lower-case letters, digits, '-', '_')"
     message = str(error["msg"]).removeprefix("Value error, ")  # our own validators' words
     return f"{method}: {where}: {message}"
+
+
+def _lone_surrogate(params: dict[str, Any]) -> str | None:
+    """Where a string in ``params`` holds half of a UTF-16 pair (JSON allows ``"\\ud800"``):
+    text no database or file can store, which pydantic lets through inside an optional field."""
+    stack: list[tuple[str, Any]] = [(key, value) for key, value in params.items()]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return where
+        elif isinstance(value, dict):
+            stack.extend((f"{where}.{key}", item) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{n}]", item) for n, item in enumerate(value))
+    return None
 
 
 def _iso(value: datetime | None) -> str | None:
