@@ -6,6 +6,7 @@ file never keeps the daemon down; an LLM without a key is reported, and the jobs
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from daemon.logs import get_logger
 from daemon.server import ConnectionLimits
 from jobs.base import SyncConfig, SynthesisConfig
 from jobs.llm import LLMClient, LLMConfig, LLMNotConfigured
+from stores.childenv import child_environ
 from stores.coordination.feedback import FeedbackStore
 from stores.coordination.mistakes import MistakeStore
 from stores.coordination.signals import SignalStore
@@ -87,6 +89,11 @@ def sync_context(
             announce=sync.announce,
             announce_timeout=sync.announce_timeout,
             signal_ttl=sync.signal_ttl,
+            child_env=child_environ(
+                os.environ,
+                secrets=settings.secrets(),
+                extra={"OPENCLAW_STATE_DIR": str(settings.resolved_openclaw_state_dir())},
+            ),
         ),
         "synthesis": SynthesisConfig(
             similarity=synthesize.similarity, max_recommendations=synthesize.max_recommendations

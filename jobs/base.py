@@ -7,6 +7,7 @@ a fixed clock and real stores in a temporary directory.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from stores.backup.config import BackupConfig
+from stores.childenv import child_environ
 from stores.runlog import JobState, RunLog
 
 if TYPE_CHECKING:
@@ -100,6 +102,8 @@ class SyncConfig:
     announce_timeout: timedelta = timedelta(seconds=30)
     #: How long a signal without an expiry of its own stays open.
     signal_ttl: timedelta = timedelta(days=7)
+    #: The announcing command's whole environment: the daemon's, less its secrets.
+    child_env: Mapping[str, str] = field(default_factory=lambda: child_environ(os.environ))
 
 
 @dataclass(frozen=True)

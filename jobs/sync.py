@@ -187,7 +187,10 @@ class DailySync:
             f" memory/{self.day.isoformat()}-sync.md (written for {', '.join(self._changed)})."
         )
         self.report.announce = await announce(
-            settings.openclaw_command, text, within=settings.announce_timeout.total_seconds()
+            settings.openclaw_command,
+            text,
+            within=settings.announce_timeout.total_seconds(),
+            env=settings.child_env,
         )
 
     def _chunk(self, agent: Agent, body: str, written: DigestWrite) -> Chunk:
