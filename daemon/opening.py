@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from daemon.config.settings import Settings
 from daemon.logs import get_logger
+from daemon.paths import ENV_PREFIX
 from daemon.server import ConnectionLimits
 from jobs.base import SyncConfig, SynthesisConfig
 from jobs.llm import LLMClient, LLMConfig, LLMNotConfigured
@@ -23,6 +25,7 @@ from stores.coordination.signals import SignalStore
 from stores.llm_history import LLMHistory
 from stores.memory.embedders import make_embedder
 from stores.memory.store import MemoryStore
+from stores.retention import Retained
 from stores.runlog import RunLog
 from stores.sqlite import CorruptDatabase, quarantine
 
@@ -99,6 +102,29 @@ def sync_context(
             similarity=synthesize.similarity, max_recommendations=synthesize.max_recommendations
         ),
     }
+
+
+def retention_table(
+    settings: Settings, run_log: RunLog, llm_history: LLMHistory, signals: SignalStore
+) -> tuple[Retained, ...]:
+    """What the ``retention`` job prunes and ``status`` shows: one line per store."""
+    keep = settings.retention
+    setting = f"{ENV_PREFIX}RETENTION__"
+    runs = partial(run_log.prune, keep_last=keep.keep_runs_per_job)
+    return (
+        Retained("runs", keep.runs, runs, run_log.count_runs, run_log, f"{setting}RUNS"),
+        Retained(
+            "llm_history",
+            keep.llm_history,
+            llm_history.prune,
+            llm_history.count,
+            llm_history,
+            f"{setting}LLM_HISTORY",
+        ),
+        Retained(
+            "signals", keep.signals, signals.prune, signals.count, signals, f"{setting}SIGNALS"
+        ),
+    )
 
 
 def socket_limits(settings: Settings) -> ConnectionLimits:

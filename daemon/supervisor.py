@@ -33,6 +33,7 @@ from daemon.opening import (
     open_memory_store,
     open_run_log,
     open_sqlite_store,
+    retention_table,
     socket_limits,
     sync_context,
 )
@@ -222,6 +223,7 @@ class Supervisor:
                 alert_sink=self.bot.alert if self.bot else None,
             ),
             component_checks={"bot": self.bot.health_check} if self.bot else {},
+            retention=retention_table(self.settings, self.run_log, self.llm_history, self.signals),
             **sync_context(self.settings, self.signals, self.mistakes),
         )
         self.runner = JobRunner(

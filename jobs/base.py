@@ -8,7 +8,7 @@ a fixed clock and real stores in a temporary directory.
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from stores.backup.config import BackupConfig
 from stores.childenv import child_environ
+from stores.retention import Retained
 from stores.runlog import JobState, RunLog
 
 if TYPE_CHECKING:
@@ -148,6 +149,8 @@ class JobContext:
     mistakes: MistakeStore | None = None
     sync: SyncConfig = field(default_factory=SyncConfig)
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
+    #: What the ``retention`` job prunes: one entry per store (see ``stores.retention``).
+    retention: Sequence[Retained] = ()
     #: Per run: what a manual trigger asked for (e.g. ``{"rebuild": True}``), and its progress.
     params: Mapping[str, Any] = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)

@@ -23,6 +23,7 @@ from daemon.api.memory import MemoryMethods
 from daemon.api.sync import SyncMethods
 from daemon.errors import BadRequest, JobFailed, NotFound, Timeout, UnknownMethod
 from daemon.protocol import VERSION
+from daemon.schedule import format_duration
 from jobs import health
 from stores.runlog import RunStatus
 
@@ -123,7 +124,28 @@ class DaemonAPI:
             "stopping": daemon.stopping,
             "jobs": jobs["jobs"],
             "health": await self._last_health(),
+            "retention": await self._retention(),
         }
+
+    async def _retention(self) -> list[dict[str, Any]]:
+        """Per store: how long it keeps rows, how many it holds, when the ``retention`` job last
+        pruned it and how many rows went then."""
+        rules = self.daemon.job_context.retention
+        runs = await asyncio.to_thread(self.daemon.run_log.runs, "retention", 1, RunStatus.SUCCESS)
+        held = await asyncio.to_thread(lambda: [rule.count() for rule in rules])
+        last = runs[0] if runs else None
+        pruned = (last.stats.get("stores") or {}) if last else {}
+        return [
+            {
+                "name": rule.name,
+                "keep": format_duration(rule.keep),
+                "setting": rule.setting,
+                "rows": rows,
+                "last_pruned_at": _iso(last.finished_at) if last and rule.name in pruned else None,
+                "last_removed": (pruned.get(rule.name) or {}).get("removed"),
+            }
+            for rule, rows in zip(rules, held, strict=True)
+        ]
 
     async def _last_health(self) -> dict[str, Any] | None:
         """The latest scheduled health report; `health` itself checks afresh."""
