@@ -62,19 +62,26 @@ def _result(path: Path, line: bytes) -> Any:
     raise from_wire(reply.get("error") or {})
 
 
+#: How the server's notice of an idle connection closed begins (``daemon.server``).
+_IDLE_CLOSED = b'"id":null,"ok":false,"error":{"code":"timeout","message":"no request for'
+
+
 class ControlClient:
     """One connection, requests answered in order. Usable as a context manager."""
 
     def __init__(self, path: Path, timeout: float | None = 30.0) -> None:
         self.path = path
         self._ids = itertools.count(1)
+        self._connect(timeout)
+
+    def _connect(self, timeout: float | None) -> None:
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.settimeout(timeout)
         try:
-            self._sock.connect(os.fspath(path))
+            self._sock.connect(os.fspath(self.path))
         except OSError as exc:
             self._sock.close()
-            raise _cannot_connect(path, exc) from None
+            raise _cannot_connect(self.path, exc) from None
         self._reader = self._sock.makefile("rb")
 
     def __enter__(self) -> ControlClient:
@@ -92,17 +99,27 @@ class ControlClient:
     ) -> Any:
         if timeout is not None:
             self._sock.settimeout(timeout)
+        line = self._exchange(method, params)
+        if _IDLE_CLOSED in line:
+            # The daemon closed this connection for being idle before it read the request, so
+            # sending it again on a fresh connection cannot run anything twice.
+            self.close()
+            self._connect(self._sock.gettimeout())
+            line = self._exchange(method, params)
+        return _result(self.path, line)
+
+    def _exchange(self, method: str, params: dict[str, Any] | None) -> bytes:
         try:
             # Hung up before reading the request: a refusal (busy, forbidden) it sent on
             # accepting is still there to read, and says why.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self._sock.sendall(request(method, params, id=next(self._ids)))
-            line = self._reader.readline()
+            line: bytes = self._reader.readline()
         except TimeoutError:
             raise Unavailable(f"no reply from {self.path} in time") from None
         except ConnectionResetError:
             line = b""
-        return _result(self.path, line)
+        return line
 
 
 class AsyncControlClient:

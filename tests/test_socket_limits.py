@@ -135,6 +135,26 @@ async def test_an_idle_connection_is_told_and_closed(root: Path) -> None:
     assert any(e["event"] == "socket.idle_closed" for e in logs)
 
 
+async def test_a_client_whose_idle_connection_was_closed_asks_again_on_a_new_one(
+    root: Path,
+) -> None:
+    """A long-lived client (a tool that keeps one connection) is not broken by the timeout."""
+    path = root / "s.sock"
+    server = ControlServer(path, Gate().dispatch, limits=ConnectionLimits(idle_timeout=0.2))
+    await server.start()
+    try:
+
+        def call_twice() -> list[Any]:
+            with ControlClient(path) as client:
+                first = client.call("version")
+                wait_for(lambda: not server._connections, what="the idle connection to close")
+                return [first, client.call("status")]
+
+        assert await asyncio.to_thread(call_twice) == [{"method": "version"}, {"method": "status"}]
+    finally:
+        await server.close()
+
+
 async def test_a_request_being_answered_is_not_idle(root: Path) -> None:
     """A slow method outlives the idle timeout: its connection waits for the answer."""
     path = root / "s.sock"
