@@ -15,6 +15,7 @@ import socket
 import stat
 import struct
 import sys
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -91,6 +92,8 @@ class ControlServer:
         self._connections: set[asyncio.Task[None]] = set()
         self._per_peer: Counter[int | None] = Counter()
         self._peer_of: dict[asyncio.Task[None], int | None] = {}
+        self._busy_logged: dict[str, float] = {}
+        self._busy_refused: Counter[str] = Counter()
         self._inode: int | None = None
 
     @property
@@ -199,12 +202,23 @@ class ControlServer:
             writer.write(await self._respond(line))
             await writer.drain()
 
+    def _log_busy(self, reason: str, limit: int) -> None:
+        """One line a minute per cap, with how many were refused: a flood stays one line."""
+        now = time.monotonic()
+        self._busy_refused[reason] += 1
+        if now - self._busy_logged.get(reason, -BUSY_LOG_EVERY_S) >= BUSY_LOG_EVERY_S:
+            log.warning(
+                "socket.busy", reason=reason, limit=limit, refused=self._busy_refused[reason]
+            )
+            self._busy_logged[reason] = now
+            self._busy_refused[reason] = 0
+
     def _admit(self, task: asyncio.Task[None], writer: asyncio.StreamWriter) -> InfraError | None:
         """Why this connection is refused, or None once it is counted against its peer's cap.
         A peer is a process (all of the user's, on a platform that does not give the pid)."""
         limits = self.limits
         if len(self._connections) > limits.max_connections:
-            log.warning("socket.busy", reason="max_connections", limit=limits.max_connections)
+            self._log_busy("max_connections", limits.max_connections)
             return Busy(
                 f"daemon busy: {limits.max_connections} connections are open, the most it takes"
                 f" ({ENV_PREFIX}SOCKET__MAX_CONNECTIONS); try again"
@@ -218,9 +232,7 @@ class ControlServer:
             log.warning("socket.refused", peer_uid=uid)
             return Forbidden(f"uid {uid} may not use this daemon")
         if self._per_peer[pid] >= limits.max_per_peer:
-            log.warning(
-                "socket.busy", reason="max_per_peer", peer_pid=pid, limit=limits.max_per_peer
-            )
+            self._log_busy("max_per_peer", limits.max_per_peer)
             return Busy(
                 f"daemon busy: process {pid} already has {limits.max_per_peer} connections open,"
                 f" the most one process may ({ENV_PREFIX}SOCKET__MAX_PER_PEER); close some"
@@ -244,6 +256,8 @@ class ControlServer:
             return failure(request.id, Internal(f"{request.method} failed; see the daemon log"))
 
 
+#: How often a refusal for being over a cap is logged (with the count since the last line).
+BUSY_LOG_EVERY_S = 60.0
 #: How long a refused connection is held open for its client to read why and hang up.
 REFUSAL_LINGER_S = 2.0
 #: File descriptors kept for the daemon's own files (databases, Chroma, the watcher, logs).

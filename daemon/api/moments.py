@@ -23,7 +23,9 @@ def parse_moment(text: str, name: str, zone: tzinfo, now: datetime) -> datetime:
     before ``now`` ('7d'). Raises ``BadRequest`` naming ``name``."""
     try:
         moment = _moment(text.strip(), zone, now)
-    except ValueError:
+    except ValueError as exc:
+        if str(exc).startswith("duration"):  # an age, but out of bounds: say which bound
+            raise BadRequest(f"{name}: {exc}") from None
         raise BadRequest(f"{name}: not a date, time or age: {text[:64]!r} ({_EXAMPLES})") from None
     except OverflowError:
         moment = None
