@@ -20,11 +20,17 @@ from typing import TYPE_CHECKING
 from daemon import __version__
 from daemon.config.settings import Settings, SettingsError, iter_settings, load_settings
 from daemon.errors import InfraError
+from daemon.paths import ENV_PREFIX
 from stores.redaction import Redactor
 from stores.sqlite import IncompatibleDatabase
 
 if TYPE_CHECKING:
     from daemon.supervisor import JobTable
+
+
+#: Another daemon holds the state directory or serves the socket, or something else is in the
+#: way of starting (an incompatible database, a file where the socket goes).
+EXIT_ALREADY_RUNNING = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -127,6 +133,10 @@ async def serve(
     from daemon.sdnotify import Notifier
     from daemon.supervisor import DEFAULT_JOB_TABLE, AlreadyRunning, Supervisor
 
+    refusal = await asyncio.to_thread(_other_daemon, settings.resolved_socket_path())
+    if refusal is not None:
+        print(f"infrad: cannot start: {refusal}", file=sys.stderr)
+        return EXIT_ALREADY_RUNNING
     supervisor = Supervisor(
         settings,
         notifier=Notifier.from_environ(os.environ),
@@ -160,7 +170,7 @@ async def serve(
         await supervisor.start()
     except (AlreadyRunning, InfraError, OSError, IncompatibleDatabase) as exc:
         print(f"infrad: cannot start: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_ALREADY_RUNNING
     _banner(supervisor.socket_path, sample)
     try:
         await supervisor.wait()
@@ -169,6 +179,24 @@ async def serve(
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
     return 0
+
+
+def _other_daemon(socket_path: Path) -> str | None:
+    """Why not to start: another daemon answers on our socket. Asked before anything starts, so
+    that a second daemon creates nothing and runs nothing before it refuses."""
+    from daemon.client import serving_daemon
+
+    other = serving_daemon(socket_path)
+    if other is None:
+        return None
+    if "pid" in other:
+        who = f"infrad pid {other['pid']} (state dir {other.get('state_dir')})"
+    else:
+        who = f"a daemon that answers {other.get('error')!r}"
+    return (
+        f"{who} already serves {socket_path}; stop it first, or give this one another"
+        f" {ENV_PREFIX}SOCKET_PATH"
+    )
 
 
 async def _reload_quietly(supervisor: object) -> None:

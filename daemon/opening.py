@@ -6,20 +6,27 @@ file never keeps the daemon down; an LLM without a key is reported, and the jobs
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from daemon.config.settings import Settings
 from daemon.logs import get_logger
-from jobs.base import SyncConfig, SynthesisConfig
+from daemon.paths import ENV_PREFIX
+from daemon.server import ConnectionLimits
+from jobs.base import HealthConfig, MemoryConfig, SummaryConfig, SyncConfig, SynthesisConfig
 from jobs.llm import LLMClient, LLMConfig, LLMNotConfigured
+from stores.backup.config import config_from_settings
+from stores.childenv import child_environ
 from stores.coordination.feedback import FeedbackStore
 from stores.coordination.mistakes import MistakeStore
 from stores.coordination.signals import SignalStore
 from stores.llm_history import LLMHistory
 from stores.memory.embedders import make_embedder
 from stores.memory.store import MemoryStore
+from stores.retention import Retained
 from stores.runlog import RunLog
 from stores.sqlite import CorruptDatabase, quarantine
 
@@ -73,6 +80,26 @@ def open_sqlite_store(factory: Callable[[Path], _Store], path: Path, name: str) 
         return factory(path)
 
 
+def job_settings(settings: Settings, state_dir: Path) -> dict[str, Any]:
+    """The JobContext fields that are the jobs' own settings."""
+    jobs, memory = settings.jobs, settings.memory
+    return {
+        "health": HealthConfig(
+            min_free_disk_bytes=settings.min_free_disk_mb * 2**20,
+            keep_history=jobs.health.keep_history,
+        ),
+        "memory_config": MemoryConfig(memory.window_turns, memory.window_stride),
+        "backup": config_from_settings(settings.backup, state_dir),
+        "prompting": {
+            "summarize": jobs.summarize.prompting,
+            "synthesize": jobs.synthesize.prompting,
+        },
+        "summaries": SummaryConfig(
+            keep_hourly_for=jobs.summarize.keep_hourly_for, catch_up=jobs.summarize.catch_up
+        ),
+    }
+
+
 def sync_context(
     settings: Settings, signals: SignalStore, mistakes: MistakeStore
 ) -> dict[str, Any]:
@@ -87,11 +114,48 @@ def sync_context(
             announce_timeout=sync.announce_timeout,
             signal_ttl=sync.signal_ttl,
             wake_on=sync.wake_on,
+            child_env=child_environ(
+                os.environ,
+                secrets=settings.secrets(),
+                extra={"OPENCLAW_STATE_DIR": str(settings.resolved_openclaw_state_dir())},
+            ),
         ),
         "synthesis": SynthesisConfig(
             similarity=synthesize.similarity, max_recommendations=synthesize.max_recommendations
         ),
     }
+
+
+def retention_table(
+    settings: Settings, run_log: RunLog, llm_history: LLMHistory, signals: SignalStore
+) -> tuple[Retained, ...]:
+    """What the ``retention`` job prunes and ``status`` shows: one line per store."""
+    keep = settings.retention
+    setting = f"{ENV_PREFIX}RETENTION__"
+    runs = partial(run_log.prune, keep_last=keep.keep_runs_per_job)
+    return (
+        Retained("runs", keep.runs, runs, run_log.count_runs, run_log, f"{setting}RUNS"),
+        Retained(
+            "llm_history",
+            keep.llm_history,
+            llm_history.prune,
+            llm_history.count,
+            llm_history,
+            f"{setting}LLM_HISTORY",
+        ),
+        Retained(
+            "signals", keep.signals, signals.prune, signals.count, signals, f"{setting}SIGNALS"
+        ),
+    )
+
+
+def socket_limits(settings: Settings) -> ConnectionLimits:
+    limits = settings.socket
+    return ConnectionLimits(
+        max_connections=limits.max_connections,
+        max_per_peer=limits.max_per_peer,
+        idle_timeout=limits.idle_timeout.total_seconds(),
+    )
 
 
 def llm_config(settings: Settings) -> LLMConfig:

@@ -99,6 +99,24 @@ class _RunnerExecutor(BaseExecutor):  # type: ignore[misc]
             self._run_job_success(job_id, [])
 
 
+class LateSchedulerView:
+    """The scheduler, as jobs see it; looked up late because jobs and scheduler refer to each
+    other (the scheduler runs jobs, the health job looks at the scheduler)."""
+
+    def __init__(self, scheduler: Callable[[], JobScheduler]) -> None:
+        self._scheduler = scheduler
+
+    def is_running(self) -> bool:
+        return self._scheduler().is_running()
+
+    def scheduled_jobs(self) -> list[ScheduledJobView]:
+        return self._scheduler().scheduled_jobs()
+
+    @property
+    def started_at(self) -> datetime:
+        return self._scheduler().started_at
+
+
 class JobScheduler:
     """The job table: which jobs are scheduled, paused, running; the ``SchedulerView`` of jobs."""
 

@@ -28,33 +28,32 @@ from daemon.dashboard.server import Dashboard, open_dashboard
 from daemon.errors import Busy, Unavailable
 from daemon.logs import get_logger
 from daemon.opening import (
+    job_settings,
     open_feedback,
     open_llm,
     open_llm_history,
     open_memory_store,
     open_run_log,
     open_sqlite_store,
+    retention_table,
+    socket_limits,
     sync_context,
 )
 from daemon.runner import JobRunner
-from daemon.scheduler import JobScheduler
+from daemon.scheduler import JobScheduler, LateSchedulerView
 from daemon.sdnotify import Notifier
 from daemon.server import ControlServer
 from daemon.watcher import ChangeWatcher
 from jobs.base import (
     Clock,
-    HealthConfig,
     JobContext,
     JobSpec,
-    MemoryConfig,
-    SummaryConfig,
 )
 from jobs.health import overdue_jobs
 from jobs.llm import LLMClient
 from jobs.outbox import StoreOutbox
 from jobs.registry import JOBS
 from stores.atomic import ensure_private_dir
-from stores.backup.config import config_from_settings
 from stores.coordination.mistakes import MistakeStore
 from stores.coordination.signals import SignalStore
 from stores.memory.store import MemoryStore
@@ -132,13 +131,22 @@ class Supervisor:
         await self.stop()
 
     async def start(self) -> None:
-        ensure_private_dir(self.state_dir)
+        # The socket first: a daemon already serving it is refused before anything else starts.
+        self.server = ControlServer(
+            self.socket_path, self._api_call, limits=socket_limits(self.settings)
+        )
+        await self.server.bind()
         try:
+            ensure_private_dir(self.state_dir)
             self._lock.acquire(timeout=0)
         except filelock.Timeout:
+            await self.server.close()
             raise AlreadyRunning(
                 f"another infrad already runs on {self.state_dir} (lock {self._lock.lock_file})"
             ) from None
+        except BaseException:
+            await self.server.close()
+            raise
         try:
             await self._start_parts()
         except BaseException:
@@ -177,34 +185,19 @@ class Supervisor:
             refine=self.llm is not None,
         )
         self.dashboard = open_dashboard(self.settings, self._api_call)
-        memory = self.settings.memory
         self.job_context = JobContext(
             clock=self.clock,
             tz=self.settings.zone,
             state_dir=self.state_dir,
             run_log=self.run_log,
-            scheduler=_LazySchedulerView(self),
-            health=HealthConfig(
-                min_free_disk_bytes=self.settings.min_free_disk_mb * 2**20,
-                keep_history=self.settings.jobs.health.keep_history,
-            ),
+            scheduler=LateSchedulerView(lambda: self.scheduler),
             write_probes=self._write_probes(),
             openclaw=self.settings.openclaw_source(),
             memory=self.memory,
             memory_error=self.memory_error,
-            memory_config=MemoryConfig(memory.window_turns, memory.window_stride),
-            backup=config_from_settings(self.settings.backup, self.state_dir),
             llm=self.llm,
             llm_error=self.llm_error,
             llm_history=self.llm_history,
-            prompting={
-                "summarize": self.settings.jobs.summarize.prompting,
-                "synthesize": self.settings.jobs.synthesize.prompting,
-            },
-            summaries=SummaryConfig(
-                keep_hourly_for=self.settings.jobs.summarize.keep_hourly_for,
-                catch_up=self.settings.jobs.summarize.catch_up,
-            ),
             feedback=self.feedback,
             outbox=StoreOutbox(
                 self.feedback,
@@ -213,6 +206,8 @@ class Supervisor:
                 alert_sink=self.bot.alert if self.bot else None,
             ),
             component_checks={name: face.health_check for name, face in self._faces().items()},
+            retention=retention_table(self.settings, self.run_log, self.llm_history, self.signals),
+            **job_settings(self.settings, self.state_dir),
             **sync_context(self.settings, self.signals, self.mistakes),
         )
         self.runner = JobRunner(
@@ -233,7 +228,6 @@ class Supervisor:
             catchup_grace=self.settings.catchup_grace,
         )
         self.api = DaemonAPI(self)
-        self.server = ControlServer(self.socket_path, self.api.call)
         await self.scheduler.start()
         await self.server.start()
         if self.bot is not None:
@@ -419,21 +413,3 @@ class Supervisor:
     def _status_line(self) -> str:
         running = sorted(self.runner.running())
         return f"{len(self.scheduler.job_settings)} jobs; running: {', '.join(running) or 'none'}"
-
-
-class _LazySchedulerView:
-    """The scheduler, as jobs see it; resolved late because jobs and scheduler refer to each
-    other (the scheduler runs jobs, the health job looks at the scheduler)."""
-
-    def __init__(self, supervisor: Supervisor) -> None:
-        self._sup = supervisor
-
-    def is_running(self) -> bool:
-        return self._sup.scheduler.is_running()
-
-    def scheduled_jobs(self) -> list[Any]:
-        return self._sup.scheduler.scheduled_jobs()
-
-    @property
-    def started_at(self) -> datetime:
-        return self._sup.scheduler.started_at

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -63,11 +64,15 @@ def announce_argv(command: str, text: str, agent: str) -> list[str]:
     ]
 
 
-async def announce(command: str, text: str, *, agent: str, within: float) -> Announcement:
+async def announce(
+    command: str, text: str, *, agent: str, within: float, env: Mapping[str, str]
+) -> Announcement:
+    """``env`` is the child's whole environment (``stores.childenv``): never the daemon's."""
     argv = announce_argv(command, text, agent)
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
+            env=dict(env),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

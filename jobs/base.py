@@ -7,14 +7,17 @@ a fixed clock and real stores in a temporary directory.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import os
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from stores.backup.config import BackupConfig
+from stores.childenv import child_environ
 from stores.openclaw.home import OpenClawSource
+from stores.retention import Retained
 from stores.runlog import JobState, RunLog
 
 if TYPE_CHECKING:
@@ -98,6 +101,8 @@ class SyncConfig:
     signal_ttl: timedelta = timedelta(days=7)
     #: The lowest priority of a signal that wakes its agents at once ("never": none does).
     wake_on: str = "urgent"
+    #: The announcing command's whole environment: the daemon's, less its secrets.
+    child_env: Mapping[str, str] = field(default_factory=lambda: child_environ(os.environ))
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,8 @@ class JobContext:
     mistakes: MistakeStore | None = None
     sync: SyncConfig = field(default_factory=SyncConfig)
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
+    #: What the ``retention`` job prunes: one entry per store (see ``stores.retention``).
+    retention: Sequence[Retained] = ()
     #: Per run: what a manual trigger asked for (e.g. ``{"rebuild": True}``), and its progress.
     params: Mapping[str, Any] = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs import backup, health, ingest, summarize, sync, synthesize
+from jobs import backup, health, ingest, retention, summarize, sync, synthesize
 from jobs.base import JobSpec
 
 JOBS: dict[str, JobSpec] = {
@@ -38,5 +38,10 @@ JOBS: dict[str, JobSpec] = {
         ),
         JobSpec("backup", backup.run, "a verified archive of the state and the workspaces"),
         JobSpec("restore_drill", backup.drill, "restore the newest backup aside and check it"),
+        JobSpec(
+            "retention",
+            retention.run,
+            "delete old runs, LLM results and closed signals; give the space back to the disk",
+        ),
     )
 }

@@ -186,7 +186,9 @@ class DailySync:
         )
         within = settings.announce_timeout.total_seconds()
         outcomes = [
-            await announce(settings.openclaw_command, text, agent=agent, within=within)
+            await announce(
+                settings.openclaw_command, text, agent=agent, within=within, env=settings.child_env
+            )
             for agent in self._changed
         ]
         self.report.announce = combined(outcomes)

@@ -144,13 +144,19 @@ class LLMHistory(Database):
                 ).fetchall()
         return [_row_to_record(row) for row in rows]
 
-    def prune(self, before: datetime) -> int:
-        """Forget results older than ``before``; returns how many went."""
+    def prune(self, before: datetime, limit: int = 1000) -> int:
+        """Forget up to ``limit`` results made before ``before``, oldest first; how many went."""
         with self._lock, transaction(self._conn):
             cursor = self._conn.execute(
-                "DELETE FROM llm_results WHERE created_at < ?", (before.isoformat(),)
+                "DELETE FROM llm_results WHERE id IN (SELECT id FROM llm_results"
+                " WHERE julianday(created_at) < julianday(?) ORDER BY id LIMIT ?)",
+                (before.isoformat(), limit),
             )
             return cursor.rowcount
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT count(*) FROM llm_results").fetchone()[0])
 
     def _get(self, result_id: int) -> LLMResultRecord:
         row = self._conn.execute("SELECT * FROM llm_results WHERE id = ?", (result_id,)).fetchone()

@@ -260,6 +260,48 @@ class RunLog(HealthHistory):
             ).fetchall()
         return [_row_to_run(row) for row in rows]
 
+    def prune(self, before: datetime, limit: int, keep_last: int = 100) -> int:
+        """Delete up to ``limit`` runs that ended before ``before``, oldest first, but never a
+        job's newest ``keep_last`` runs, its last failure, or a run still going."""
+        removed = 0
+        with self._lock, transaction(self._conn):
+            for job in [r["job"] for r in self._conn.execute("SELECT job FROM job_state")]:
+                if removed >= limit:
+                    break
+                removed += self._prune_job(job, before, limit - removed, keep_last)
+        return removed
+
+    def count_runs(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT count(*) FROM job_runs").fetchone()[0])
+
+    def _prune_job(self, job: str, before: datetime, limit: int, keep_last: int) -> int:
+        newest_kept = self._conn.execute(
+            "SELECT run_id FROM job_runs WHERE job = ? ORDER BY run_id DESC LIMIT 1 OFFSET ?",
+            (job, keep_last - 1),
+        ).fetchone()
+        if newest_kept is None:
+            return 0  # no more than keep_last runs
+        last_failure = self._conn.execute(
+            "SELECT max(run_id) FROM job_runs WHERE job = ? AND status IN (?, ?)",
+            (job, *(s.value for s in FAILURES)),
+        ).fetchone()[0]
+        cursor = self._conn.execute(
+            "DELETE FROM job_runs WHERE run_id IN (SELECT run_id FROM job_runs"
+            " WHERE job = ? AND run_id < ? AND run_id IS NOT ? AND status != ?"
+            " AND julianday(coalesce(finished_at, started_at, scheduled_for)) < julianday(?)"
+            " ORDER BY run_id LIMIT ?)",
+            (
+                job,
+                newest_kept["run_id"],
+                last_failure,
+                RunStatus.RUNNING.value,
+                before.isoformat(),
+                limit,
+            ),
+        )
+        return cursor.rowcount
+
     def run(self, run_id: int) -> JobRun:
         with self._lock:
             return self._run(run_id)

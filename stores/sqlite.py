@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -67,6 +69,19 @@ def is_corruption(exc: sqlite3.DatabaseError) -> bool:
     )
 
 
+_INCREMENTAL = 2  # PRAGMA auto_vacuum
+
+
+@dataclass(frozen=True)
+class Reclaimed:
+    bytes_before: int
+    bytes_after: int
+    how: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"bytes_before": self.bytes_before, "bytes_after": self.bytes_after, "how": self.how}
+
+
 class Database:
     """One of the daemon's databases: one connection, serialised by a lock, rows by name.
     A subclass names its ``SCHEMA`` and ``SCHEMA_VERSION``. ``probe_writable`` (a real write, so
@@ -87,6 +102,40 @@ class Database:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    def file_bytes(self) -> int:
+        """The database and its write-ahead log, as they lie on disk."""
+        return sum(
+            Path(f"{self.path}{suffix}").stat().st_size
+            for suffix in ("", "-wal")
+            if Path(f"{self.path}{suffix}").exists()
+        )
+
+    def reclaim(self, *, min_bytes: int = 1 << 20, min_share: float = 0.2) -> Reclaimed:
+        """Give back the space of deleted rows when there is enough of it to matter: ``VACUUM``
+        the first time (switching the file to incremental auto-vacuum), an incremental vacuum
+        after that; then the write-ahead log is truncated. A full rewrite needs room for a
+        copy; without it nothing is done and the result says so."""
+        before = self.file_bytes()
+        with self._lock:
+            pages, free, size = (
+                self._conn.execute(f"PRAGMA {name}").fetchone()[0]
+                for name in ("page_count", "freelist_count", "page_size")
+            )
+            if free * size < min_bytes or free < min_share * pages:
+                return Reclaimed(before, before, "not worth it")
+            if self._conn.execute("PRAGMA auto_vacuum").fetchone()[0] == _INCREMENTAL:
+                # Stepped to the end by executescript; execute() frees one page per step.
+                self._conn.executescript("PRAGMA incremental_vacuum;")
+                how = "incremental vacuum"
+            elif shutil.disk_usage(self.path.parent).free < 2 * pages * size:
+                return Reclaimed(before, before, "no room on disk for a vacuum")
+            else:
+                self._conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+                self._conn.execute("VACUUM")
+                how = "vacuum"
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        return Reclaimed(before, self.file_bytes(), how)
 
     def probe_writable(self, at: datetime) -> None:
         with self._lock, transaction(self._conn):

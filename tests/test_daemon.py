@@ -163,9 +163,11 @@ def test_a_run_missed_beyond_the_grace_is_recorded_missed(root: Path) -> None:
 
 def test_a_second_instance_is_refused(root: Path) -> None:
     with running_daemon(root) as first:
-        second = DaemonProcess(root).start(wait=False)
-        assert second.wait() == 1
+        # The same state directory behind another socket: the lock on the directory refuses it.
+        second = DaemonProcess(root, {"OPENCLAW_INFRA_SOCKET_PATH": str(root / "t.sock")})
+        assert second.start(wait=False).wait() == 1
         assert "another infrad already runs on" in second.log()
+        assert not (root / "t.sock").exists()
         assert first.call("version")["pid"] == first.proc.pid  # type: ignore[union-attr]
         first.stop()
 
@@ -180,7 +182,11 @@ def test_a_socket_in_use_by_another_daemon_is_refused(root: Path) -> None:
         }
         second = DaemonProcess(other, env).start(wait=False)
         assert second.wait() == 1
-        assert "another daemon is already serving" in second.log()
+        assert first.proc is not None
+        assert f"infrad pid {first.proc.pid} (state dir {root / 'state'}) already serves" in (
+            second.log()
+        )
+        assert not (other / "state").exists()
         assert first.call("version")
         first.stop()
 

@@ -29,7 +29,23 @@ def test_durations_parse(text: str, seconds: float) -> None:
     assert parse_duration(text) == timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize("text", ["", "soon", "5 parsecs", "-5m", "0s", "1h-", "m5", "nan"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "soon",
+        "5 parsecs",
+        "-5m",
+        "0s",
+        "1h-",
+        "m5",
+        "nan",
+        "1e-7",
+        "1e300",
+        "99999999d",
+        "9" * 100,
+    ],
+)
 def test_bad_durations_say_why(text: str) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)

@@ -142,7 +142,8 @@ def infrad() -> Iterator[DaemonProcess]:
     home = Path(tempfile.mkdtemp(prefix="ocs-", dir="/tmp"))
     home.chmod(0o755)  # looser than a socket's directory may be: the daemon must tighten it
     try:
-        with running_daemon(home) as daemon:
+        # The test process is one peer, and holds a hundred connections at once in one test.
+        with running_daemon(home, env={"OPENCLAW_INFRA_SOCKET__MAX_PER_PEER": "200"}) as daemon:
             yield daemon
     finally:
         shutil.rmtree(home, ignore_errors=True)
@@ -280,6 +281,63 @@ CORPUS = [
         "bad_request",
         13,
         id="runs-limit-too-big",
+    ),
+    # Numbers and durations past what date arithmetic or SQLite can hold: once `internal`.
+    *(
+        pytest.param(
+            line_of(v=1, id=14, method="memory.search", params={"query": "x", name: value}),
+            "bad_request",
+            14,
+            id=f"search-{name}-{value}",
+        )
+        for name, value in [
+            ("since", "1e300"),
+            ("since", "99999999d"),
+            ("until", "1e300"),
+            ("until", "99999999d"),
+            ("recent", "1e-7"),
+            ("recent", "1e300"),
+            ("recent", "0.0000001s"),
+            ("since", "0001-01-01T00:00:00+14:00"),
+            ("since", "9" * 100),
+        ]
+    ),
+    pytest.param(
+        line_of(v=1, id=15, method="run", params={"run_id": 2**63}),
+        "bad_request",
+        15,
+        id="run-2**63",
+    ),
+    pytest.param(
+        line_of(v=1, id=15, method="mistake.list", params={"since": "99999999d"}),
+        "bad_request",
+        15,
+        id="mistake-list-since-99999999d",
+    ),
+    pytest.param(
+        line_of(
+            v=1, id=15, method="mistake.add", params={"agent": "x", "text": "y", "lesson": "\ud800"}
+        ),
+        "bad_request",
+        15,
+        id="lone-surrogate-in-an-optional-field",
+    ),
+    pytest.param(
+        line_of(v=1, id=15, method="trigger", params={"job": "health", "timeout": 1e-300}),
+        "bad_request",
+        15,
+        id="trigger-timeout-1e-300",
+    ),
+    pytest.param(
+        line_of(
+            v=1,
+            id=15,
+            method="feedback.answer",
+            params={"id": "a", "round": 2**63, "choice": "useful"},
+        ),
+        "bad_request",
+        15,
+        id="feedback-round-2**63",
     ),
     pytest.param(line_of(v=1, id=[1], method="status"), "bad_request", None, id="id-list"),
     pytest.param(line_of(v=1, id={"a": 1}, method="status"), "bad_request", None, id="id-object"),
@@ -559,18 +617,39 @@ def test_a_daemon_killed_hard_leaves_a_socket_the_next_one_replaces(root: Path) 
         assert_still_serving(second)
 
 
-def test_a_second_daemon_on_a_served_socket_refuses_to_start(
+def test_a_second_daemon_on_a_served_socket_refuses_before_starting_anything(
     infrad: DaemonProcess, root: Path
 ) -> None:
-    second = DaemonProcess(root, env={"OPENCLAW_INFRA_SOCKET_PATH": os.fspath(infrad.socket)})
+    """Another state directory, the same socket: refused at once, naming the daemon that serves
+    it, before it has made a state directory, opened a store or run a job."""
+    assert infrad.proc is not None
+    second = DaemonProcess(
+        root,
+        env={
+            "OPENCLAW_INFRA_SOCKET_PATH": os.fspath(infrad.socket),
+            "OPENCLAW_INFRA_STATE_DIR": os.fspath(root / "second-state"),
+        },
+    )
     second.start(wait=False)
     try:
         assert second.wait() == 1
     finally:
         if second.proc is not None and second.proc.poll() is None:
             second.kill()
-    assert "already serving" in second.log()
+    said = second.log().strip()
+    assert said.count("\n") == 0, said
+    assert said.startswith("infrad: cannot start: "), said
+    assert f"pid {infrad.proc.pid}" in said
+    assert os.fspath(infrad.root / "state") in said
+    assert os.fspath(infrad.socket) in said
+    assert not (root / "second-state").exists()
     assert_still_serving(infrad)
+
+
+def test_a_stale_socket_does_not_stop_a_daemon_from_starting(root: Path) -> None:
+    _leave_stale_socket(root / "s.sock")
+    with running_daemon(root) as daemon:
+        assert_still_serving(daemon)
 
 
 # --- in process: the peer's uid and the connection limit -----------------------------------------

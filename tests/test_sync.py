@@ -261,8 +261,8 @@ async def test_a_rerun_replaces_the_section_and_keeps_what_the_agent_added(world
 @pytest.mark.parametrize(
     ("env", "within", "status", "detail"),
     [
-        ({"FAKE_OPENCLAW_EXIT": "3"}, 30, "failed", "exited with 3: gateway closed (1006)"),
-        ({"FAKE_OPENCLAW_SLEEP": "5"}, 0.3, "timeout", "no answer within 0.3s"),
+        ({"OPENCLAW_FAKE_EXIT": "3"}, 30, "failed", "exited with 3: gateway closed (1006)"),
+        ({"OPENCLAW_FAKE_SLEEP": "5"}, 0.3, "timeout", "no answer within 0.3s"),
     ],
 )
 async def test_a_failing_announcement_is_reported_not_raised(  # noqa: PLR0917 - parametrized

@@ -24,11 +24,14 @@ from daemon.api.memory import MemoryMethods
 from daemon.api.sync import SyncMethods
 from daemon.errors import BadRequest, JobFailed, NotFound, Timeout, UnknownMethod
 from daemon.protocol import VERSION
+from daemon.schedule import format_duration
 from jobs import health
 from stores.openclaw.home import discover
 from stores.runlog import RunStatus
 
 JOB_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
+#: The largest integer SQLite stores; a bigger id could only fail on the way to the database.
+SQLITE_MAX_INT = 2**63 - 1
 
 
 class NoParams(BaseModel):
@@ -45,11 +48,11 @@ class OptionalJobParams(NoParams):
 
 class TriggerParams(JobParams):
     wait: bool = False
-    timeout: float | None = Field(None, gt=0, le=86400)
+    timeout: float | None = Field(None, ge=0.01, le=86400)
 
 
 class RunParams(NoParams):
-    run_id: int = Field(ge=1)
+    run_id: int = Field(ge=1, le=SQLITE_MAX_INT)
 
 
 class RunsParams(NoParams):
@@ -87,11 +90,18 @@ class DaemonAPI:
     def methods(self) -> list[str]:
         return sorted(self._methods)
 
+    def params_model(self, method: str) -> type[BaseModel]:
+        """The pydantic model a method's params are validated against (its schema for tools)."""
+        return self._methods[method][0]
+
     async def call(self, method: str, params: dict[str, Any]) -> Any:
         entry = self._methods.get(method)
         if entry is None:
             raise UnknownMethod(f"no method {method!r}; known: {', '.join(self.methods())}")
         model, handler = entry
+        broken = _lone_surrogate(params)
+        if broken is not None:
+            raise BadRequest(f"{method}: {broken}: not valid Unicode (a lone surrogate)")
         try:
             parsed = model.model_validate(params)
         except ValidationError as exc:
@@ -119,7 +129,28 @@ class DaemonAPI:
             "jobs": jobs["jobs"],
             "health": await self._last_health(),
             "dashboard": daemon.dashboard.address if daemon.dashboard else None,
+            "retention": await self._retention(),
         }
+
+    async def _retention(self) -> list[dict[str, Any]]:
+        """Per store: how long it keeps rows, how many it holds, when the ``retention`` job last
+        pruned it and how many rows went then."""
+        rules = self.daemon.job_context.retention
+        runs = await asyncio.to_thread(self.daemon.run_log.runs, "retention", 1, RunStatus.SUCCESS)
+        held = await asyncio.to_thread(lambda: [rule.count() for rule in rules])
+        last = runs[0] if runs else None
+        pruned = (last.stats.get("stores") or {}) if last else {}
+        return [
+            {
+                "name": rule.name,
+                "keep": format_duration(rule.keep),
+                "setting": rule.setting,
+                "rows": rows,
+                "last_pruned_at": _iso(last.finished_at) if last and rule.name in pruned else None,
+                "last_removed": (pruned.get(rule.name) or {}).get("removed"),
+            }
+            for rule, rows in zip(rules, held, strict=True)
+        ]
 
     async def _last_health(self) -> dict[str, Any] | None:
         """The latest scheduled health report; `health` itself checks afresh."""
@@ -244,6 +275,24 @@ def _first_problem(method: str, exc: ValidationError) -> str:
         return f"{method}: {where} must be a job name (lower-case letters, digits, '-', '_')"
     message = str(error["msg"]).removeprefix("Value error, ")  # our own validators' words
     return f"{method}: {where}: {message}"
+
+
+def _lone_surrogate(params: dict[str, Any]) -> str | None:
+    """Where a string in ``params`` holds half of a UTF-16 pair (JSON allows ``"\\ud800"``):
+    text no database or file can store, which pydantic lets through inside an optional field."""
+    stack: list[tuple[str, Any]] = [(key, value) for key, value in params.items()]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return where
+        elif isinstance(value, dict):
+            stack.extend((f"{where}.{key}", item) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{n}]", item) for n, item in enumerate(value))
+    return None
 
 
 def _iso(value: datetime | None) -> str | None:

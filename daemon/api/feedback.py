@@ -26,9 +26,10 @@ class ListParams(_Params):
 
 class AnswerParams(_Params):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,23}$")
-    round: int = Field(ge=1)
+    round: int = Field(ge=1, le=1_000_000)
     choice: Choice
-    user_id: int | None = None
+    #: Telegram's user ids fit in 52 bits.
+    user_id: int | None = Field(None, ge=1, le=2**53)
 
 
 class FeedbackMethods:

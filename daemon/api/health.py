@@ -7,13 +7,12 @@ health runs left in the run log's database.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from daemon.api.host import Daemon
-from daemon.api.memory import moment
+from daemon.api.moments import parse_moment
 from daemon.errors import NotConfigured, Unavailable
 from daemon.schedule import format_duration
 
@@ -41,12 +40,10 @@ class HealthMethods:
 
     async def history(self, params: HistoryParams) -> dict[str, Any]:
         daemon = self.daemon
-        since = moment(params.since, "since", daemon.settings.zone, daemon.clock())
-        found = await asyncio.to_thread(
-            daemon.run_log.health_history,
-            params.limit,
-            None if since is None else datetime.fromtimestamp(since, UTC),
-        )
+        since = None
+        if params.since is not None:
+            since = parse_moment(params.since, "since", daemon.settings.zone, daemon.clock())
+        found = await asyncio.to_thread(daemon.run_log.health_history, params.limit, since)
         return {
             "reports": [r.to_dict() for r in found],
             "keep": format_duration(daemon.job_context.health.keep_history),

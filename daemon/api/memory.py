@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import json
 import re
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,13 +19,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     field_validator,
     model_validator,
 )
 
 from daemon.api.host import Daemon
+from daemon.api.moments import parse_moment, parse_span
 from daemon.errors import BadRequest, Forbidden, NotConfigured, NotFound
-from daemon.schedule import parse_duration
 from jobs.ingest import PROBLEMS_KEY
 from stores.memory.records import Chunk, ChunkFilter, SearchQuery, TurnRow, Write
 from stores.memory.results import approx_tokens
@@ -56,16 +57,18 @@ class _Params(BaseModel):
 class SearchParams(_Params):
     query: str = Field(min_length=1, max_length=4000)
     k: int = Field(10, ge=1, le=100)
-    agent: list[str] = Field(default_factory=list)
+    agent: list[str] = Field(default_factory=list, max_length=64)
     session: str | None = Field(None, max_length=200)
     speaker: str | None = Field(None, max_length=200)
     role: Literal["user", "assistant", "summary"] | None = None
     kind: list[Literal["turns", "summary", "note", "manual", "hourly", "sync", "weekly"]] = Field(
-        default_factory=list
+        default_factory=list, max_length=len(KINDS)
     )
-    since: str | None = Field(None, description="YYYY-MM-DD, an ISO time, or an age like 7d")
-    until: str | None = None
-    recent: str | None = Field(None, description="recency half-life, e.g. 30d")
+    since: str | None = Field(
+        None, max_length=64, description="YYYY-MM-DD, an ISO time, or an age like 7d"
+    )
+    until: str | None = Field(None, max_length=64)
+    recent: str | None = Field(None, max_length=64, description="recency half-life, e.g. 30d")
     budget: int | None = Field(None, ge=50, le=100_000)
     prefer: str | None = Field(
         None, pattern=AGENT_ID, description="this agent's memories first where scores tie"
@@ -88,7 +91,9 @@ class SearchParams(_Params):
 class AddParams(_Params):
     text: str = Field(min_length=1, max_length=20_000)
     agent: str | None = Field(None, pattern=AGENT_ID)
-    tags: list[str] = Field(default_factory=list, max_length=20)
+    tags: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=20
+    )
 
 
 class ForgetParams(_Params):
@@ -170,13 +175,13 @@ class MemoryMethods:
                 agents=tuple(params.agent),
                 session_id=params.session,
                 kinds=tuple(params.kind),
-                since=moment(params.since, "since", zone, now),
-                until=moment(params.until, "until", zone, now),
+                since=_timestamp(params.since, "since", zone, now),
+                until=_timestamp(params.until, "until", zone, now),
                 speaker=params.speaker,
                 role=params.role,
             ),
             token_budget=params.budget or self.daemon.settings.memory.token_budget,
-            recency_half_life=_duration(params.recent, "recent"),
+            recency_half_life=parse_span(params.recent, "recent") if params.recent else None,
             now=now.timestamp(),
         )
         response = await asyncio.to_thread(self.store.search, query)
@@ -316,27 +321,5 @@ def _ids_of(store: MemoryStore, params: ForgetParams) -> list[str]:
     return store.index.ids_where(agent=params.agent, session_id=params.session, path=params.path)
 
 
-def moment(text: str | None, name: str, zone: tzinfo, now: datetime) -> float | None:
-    """YYYY-MM-DD (midnight in the daemon's zone), an ISO date-time, or an age ('7d')."""
-    if text is None:
-        return None
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            return datetime.combine(date.fromisoformat(text), time(), zone).timestamp()
-        if re.match(r"\d{4}-\d{2}-\d{2}[T ]", text):
-            moment = datetime.fromisoformat(text)
-            return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).timestamp()
-        return (now - parse_duration(text)).astimezone(UTC).timestamp()
-    except ValueError:
-        raise BadRequest(
-            f"{name}: not a date, time or age: {text!r} (use 2026-11-01, 2026-11-01T09:00 or 7d)"
-        ) from None
-
-
-def _duration(text: str | None, name: str) -> timedelta | None:
-    if text is None:
-        return None
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise BadRequest(f"{name}: {exc}") from None
+def _timestamp(text: str | None, name: str, zone: tzinfo, now: datetime) -> float | None:
+    return None if text is None else parse_moment(text, name, zone, now).timestamp()

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from daemon.api.host import Daemon
+from daemon.api.moments import LATEST, parse_moment
 from daemon.errors import BadRequest, NotConfigured, NotFound
 from daemon.logs import get_logger
-from daemon.schedule import parse_duration
 from jobs.announce import announce
 from stores.coordination.drops import collect
 from stores.coordination.mistakes import MistakeRule, MistakeStore, manual_mistake
@@ -116,7 +116,9 @@ class MistakeAddParams(_Params):
 
 class MistakeListParams(_Params):
     agent: AgentId | None = None
-    since: str | None = Field(None, description="YYYY-MM-DD, an ISO time, or an age like 7d")
+    since: str | None = Field(
+        None, max_length=64, description="YYYY-MM-DD, an ISO time, or an age like 7d"
+    )
     rule: MistakeRule | None = None
     limit: int = Field(50, ge=1, le=1000)
 
@@ -188,7 +190,9 @@ class SyncMethods:
         within = sync.announce_timeout.total_seconds()
         woken = {}
         for agent in targets:
-            told = await announce(sync.openclaw_command, text, agent=agent, within=within)
+            told = await announce(
+                sync.openclaw_command, text, agent=agent, within=within, env=sync.child_env
+            )
             woken[agent] = told.to_dict()
             log.info("signal.woke", signal=signal.id, agent=agent, status=told.status.value)
         return woken
@@ -273,24 +277,17 @@ def _expiry(text: str | None, now: datetime, zone: Any) -> datetime | None:
     if text is None:
         return None
     try:
-        return parse_expiry(text, now, zone)
+        expires = parse_expiry(text, now, zone)
     except ValueError:
         raise BadRequest(
             f"expires: not an age, date or time: {text!r} (use 3d, 2026-11-01, or never)"
         ) from None
+    except OverflowError:
+        expires = LATEST + LATEST.resolution
+    if expires is not None and expires > LATEST:
+        raise BadRequest(f"expires: {text!r} is past the year 9000; say never instead")
+    return expires
 
 
 def _since(text: str | None, now: datetime, zone: Any) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            return datetime.combine(date.fromisoformat(text), time(), zone)
-        if re.match(r"\d{4}-\d{2}-\d{2}[T ]", text):
-            moment = datetime.fromisoformat(text)
-            return moment if moment.tzinfo else moment.replace(tzinfo=zone)
-        return (now - parse_duration(text)).astimezone(UTC)
-    except ValueError:
-        raise BadRequest(
-            f"since: not a date, time or age: {text!r} (use 2026-11-01, 2026-11-01T09:00 or 7d)"
-        ) from None
+    return None if text is None else parse_moment(text, "since", zone, now)

@@ -46,6 +46,8 @@ Draw = Callable[[Any], list[str]]
 
 RUNS_SHOWN = 10
 REFUSED_LOG_EVERY = 60.0
+#: Past this many remembered strangers, those not seen for a minute are forgotten.
+REFUSED_REMEMBERED = 256
 RESULTS_SHOWN = 5
 
 _POLITE = {
@@ -130,9 +132,18 @@ class Handlers:
         # One line per stranger and kind of update a minute: a flood of them stays one line.
         now = time.monotonic()
         if now - self._refused_logged.get((user_id, kind), -REFUSED_LOG_EVERY) >= REFUSED_LOG_EVERY:
+            self._forget_old_strangers(now)
             self._refused_logged[(user_id, kind)] = now
             log.warning("bot.refused", user_id=user_id, chat_id=chat_id, kind=kind)
         raise ApplicationHandlerStop
+
+    def _forget_old_strangers(self, now: float) -> None:
+        """Only the last minute's strangers matter (for the once-a-minute log line); without
+        this, every stranger who ever wrote would stay in memory for the life of the daemon."""
+        if len(self._refused_logged) >= REFUSED_REMEMBERED:
+            self._refused_logged = {
+                key: at for key, at in self._refused_logged.items() if now - at < REFUSED_LOG_EVERY
+            }
 
     # --- commands ----------------------------------------------------------------------------
 

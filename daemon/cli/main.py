@@ -123,6 +123,12 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"health   {health['status']} (checked {when(health['checked_at'])})")
         if d.get("dashboard"):
             print(f"dashboard {d['dashboard']} (`infractl dashboard` opens it)")
+        for store in d.get("retention") or []:
+            last = store["last_pruned_at"]
+            pruned = (
+                f"pruned {when(last)}, {store['last_removed']} removed" if last else "not pruned"
+            )
+            print(f"keep     {store['name']} {store['keep']}: {store['rows']} rows, {pruned}")
         _jobs_table(d["jobs"])
 
     emit(args, data, render)

@@ -108,6 +108,14 @@ class RestoreDrillJobSettings(JobSettings):
     timeout: Duration = Field(timedelta(hours=1), description="limit for one restore drill")
 
 
+class RetentionJobSettings(JobSettings):
+    schedule: ScheduleField = Field(
+        parse_schedule("45 4 * * *"),
+        description="when old runs, LLM results and closed signals are deleted",
+    )
+    timeout: Duration = Field(timedelta(minutes=30), description="limit for one retention run")
+
+
 class JobsSettings(BaseModel):
     """One entry per job in ``jobs.JOBS``; a test keeps the two in step."""
 
@@ -120,6 +128,7 @@ class JobsSettings(BaseModel):
     synthesize: SynthesizeJobSettings = Field(default_factory=SynthesizeJobSettings)
     backup: BackupJobSettings = Field(default_factory=BackupJobSettings)
     restore_drill: RestoreDrillJobSettings = Field(default_factory=RestoreDrillJobSettings)
+    retention: RetentionJobSettings = Field(default_factory=RetentionJobSettings)
 
 
 class EmbedderSettings(BaseModel):

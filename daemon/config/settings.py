@@ -37,6 +37,7 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 from pydantic_settings.sources.utils import parse_env_vars
 
 from daemon import paths
+from daemon.config.limits import RetentionSettings, SocketSettings
 from daemon.config.sections import (
     BackupSettings,
     DashboardSettings,
@@ -162,6 +163,8 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     transcription: TranscriptionSettings = Field(default_factory=TranscriptionSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    socket: SocketSettings = Field(default_factory=SocketSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @field_validator("timezone")
     @classmethod

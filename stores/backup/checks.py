@@ -23,6 +23,7 @@ from typing import Any
 import stores
 from stores.backup.manifest import Manifest
 from stores.backup.snapshot import memory_counts, read_only
+from stores.childenv import child_environ
 
 PROBE_TIMEOUT = 300.0
 
@@ -114,11 +115,16 @@ class ProbeFailed(Exception):
     pass
 
 
+def probe_environ(package_root: str) -> dict[str, str]:
+    """The probe's environment: the daemon's, less its secrets, and where to import from."""
+    path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    return child_environ(os.environ, extra={"PYTHONPATH": path})
+
+
 def run_probe(chroma: Path, memory: Path, timeout: float = PROBE_TIMEOUT) -> dict[str, Any]:
     """``stores.backup.probe`` in a fresh interpreter; its JSON report."""
     package_root = str(Path(stores.__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    env = probe_environ(package_root)
     try:
         done = subprocess.run(
             [sys.executable, "-m", "stores.backup.probe", str(chroma), str(memory)],

@@ -175,8 +175,11 @@ CREATE TABLE IF NOT EXISTS drop_files (
     state TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS signals_by_resolution ON signals (resolved_at);
+CREATE TABLE IF NOT EXISTS forgotten (id TEXT PRIMARY KEY) WITHOUT ROWID;
 """
-SCHEMA_VERSION = 1
+#: 2: ``forgotten``, the ids of pruned signals read from drop files.
+SCHEMA_VERSION = 2
 _ALL = "SELECT * FROM signals ORDER BY created_at DESC, id"
 _OPEN = (
     "SELECT * FROM signals WHERE resolved_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
@@ -267,10 +270,35 @@ class SignalStore(Database):
                 break
         return found
 
+    def prune(self, before: datetime, limit: int = 1000) -> int:
+        """Delete up to ``limit`` signals resolved, or expired, before ``before``; how many went.
+        Open ones are never deleted. The ids of those read from a drop file are kept, so that
+        reading the file again from its start (it was replaced) does not bring them back."""
+        cutoff = _iso(before)
+        with self._lock, transaction(self._conn):
+            rows = self._conn.execute(
+                "SELECT id, origin FROM signals WHERE resolved_at < ?"
+                " UNION SELECT id, origin FROM signals"
+                " WHERE resolved_at IS NULL AND expires_at < ? LIMIT ?",
+                (cutoff, cutoff, limit),
+            ).fetchall()
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO forgotten (id) VALUES (?)",
+                [(row["id"],) for row in rows if row["origin"] != "cli"],
+            )
+            self._conn.executemany("DELETE FROM signals WHERE id = ?", [(r["id"],) for r in rows])
+        return len(rows)
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT count(*) FROM signals").fetchone()[0])
+
     def _add(self, signal: CrossAgentSignal, now: datetime) -> tuple[CrossAgentSignal, bool]:
         row = self._conn.execute("SELECT * FROM signals WHERE id = ?", (signal.id,)).fetchone()
         if row is not None:
             return _signal(row), False
+        if self._conn.execute("SELECT 1 FROM forgotten WHERE id = ?", (signal.id,)).fetchone():
+            return signal, False  # closed long ago and pruned: not news again
         twin = self._open_twin(signal, now)
         if twin is not None:
             return twin, False
