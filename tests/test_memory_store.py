@@ -19,7 +19,7 @@ from stores.memory.index import MemoryIndex
 from stores.memory.keywords import fts_query, keywords
 from stores.memory.models import VectorSearchResult
 from stores.memory.records import Chunk, ChunkFilter, SearchQuery, Write
-from stores.memory.results import approx_tokens
+from stores.memory.results import approx_tokens, snippet
 from stores.memory.store import RRF_K, EmbedderChanged, MemoryStore, fuse
 from stores.memory.vectors import VectorIndex
 from tests.memory_fixtures import (
@@ -224,9 +224,10 @@ def test_the_token_budget_holds_and_snippets_are_cut_not_invented(
     for result in response.results:
         assert result.tokens == approx_tokens(result.text)
         full = chunks[result.id].text
-        if result.truncated:
-            assert result.text.endswith("…")
-            assert full.split()[: len(result.text.split())][:-1] == result.text.split()[:-1]
+        if result.truncated:  # a run of the memory's own words, each cut side marked
+            assert result.text.startswith("…") or result.text.endswith("…")
+            words = " ".join(result.text.removeprefix("…").removesuffix("…").split())
+            assert words in " ".join(full.split())
         else:
             assert result.text == full
 
@@ -519,3 +520,17 @@ def test_a_store_refuses_another_embedder_until_told_to_start_over(tmp_path: Pat
         harness.close()
     with pytest.raises(EmbedderChanged):
         MemoryStore.open(harness.state, HashedWords())
+
+
+def test_a_cut_snippet_keeps_the_words_that_matched() -> None:
+    """A long turn (or a merged stretch) cut to the budget shows where the query's words are,
+    not only its beginning."""
+    text = " ".join(f"w{i}" for i in range(500)) + " the ibex-cobalt-81 came " + "x " * 300
+    cut, truncated = snippet(text, 60, focus="where is ibex-cobalt-81")
+    assert truncated
+    assert "ibex-cobalt-81" in cut
+    assert cut.startswith("…")
+    assert cut.endswith("…")
+    assert approx_tokens(cut) <= 60
+    head, _ = snippet(text, 60, focus="no such words")
+    assert head.startswith("w0 w1")

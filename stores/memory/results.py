@@ -10,6 +10,7 @@ result remains a snippet, not a whole session.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -132,7 +133,9 @@ def budgeted(
         chunk = group.chunk
         if chunk.entry_ids and shown.issuperset(chunk.entry_ids):
             continue
-        text, truncated = snippet(chunk.text, min(share, query.token_budget - spent))
+        text, truncated = snippet(
+            chunk.text, min(share, query.token_budget - spent), focus=query.text
+        )
         tokens = approx_tokens(text)
         if tokens == 0:
             break
@@ -159,14 +162,50 @@ def budgeted(
     return results
 
 
-def snippet(text: str, max_tokens: int) -> tuple[str, bool]:
+def snippet(text: str, max_tokens: int, focus: str = "") -> tuple[str, bool]:
+    """``text`` within ``max_tokens``: the stretch of it with the most of ``focus``'s words (a
+    long turn or a merged stretch may hold the match far from its start), cuts marked."""
     if max_tokens <= 0:
         return "", True
     if approx_tokens(text) <= max_tokens:
         return text, False
     words = text.split()
     keep = int(max_tokens / 1.3)
-    # The mark is glued to the last word, so the snippet's tokens stay within max_tokens.
+    # The marks are glued to the end words, so the snippet's tokens stay within max_tokens.
     while keep > 0 and approx_tokens(" ".join(words[:keep])) > max_tokens:
         keep -= 1
-    return (" ".join(words[:keep]) + "…", True) if keep else ("", True)
+    if not keep:
+        return "", True
+    start = _best_start(words, keep, _terms(focus))
+    piece = words[start : start + keep]
+    if start > 0:
+        piece[0] = "…" + piece[0]
+    if start + keep < len(words):
+        piece[-1] += "…"
+    return " ".join(piece), True
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _terms(query: str) -> set[str]:
+    return {w for w in _WORD.findall(query.lower()) if len(w) > 2 or w.isdigit()}
+
+
+def _best_start(words: list[str], keep: int, terms: set[str]) -> int:
+    """Where a run of ``keep`` words holds the most query terms; the earliest such run."""
+    if not terms or keep >= len(words):
+        return 0
+    hits = [int(bool(terms.intersection(_WORD.findall(w.lower())))) for w in words]
+    best = current = sum(hits[:keep])
+    start = 0
+    for i in range(1, len(words) - keep + 1):
+        current += hits[i + keep - 1] - hits[i - 1]
+        if current > best:
+            best, start = current, i
+    if not best:
+        return 0
+    # Centred on its matches when that keeps them all: context on both sides reads better.
+    found = [i for i in range(start, start + keep) if hits[i]]
+    centred = min(max((found[0] + found[-1]) // 2 - keep // 2, 0), len(words) - keep)
+    return centred if sum(hits[centred : centred + keep]) == best else start
