@@ -30,6 +30,7 @@ from stores.backup.crypto import Keys
 from stores.backup.repo import BackupDir
 from stores.backup.select import Workspace
 from stores.backup.verify import CopyReport, verify
+from stores.counts import count
 from stores.openclaw.home import discover
 
 log = structlog.get_logger(__name__)
@@ -59,7 +60,7 @@ async def run(ctx: JobContext) -> JobResult:
         else "memory store not open, no pause"
     )
     summary = (
-        f"{created.backup.name}: {len(created.manifest.files)} files,"
+        f"{created.backup.name}: {count(len(created.manifest.files), 'file')},"
         f" {_mib(created.manifest.total_bytes)} -> {_mib(created.archive_size)}, verified,"
         f" {pause_text}; {len(stats['pruned'])} pruned"
     )

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from jobs.base import JobContext, JobResult, ScheduledJobView
 from jobs.checks import HealthCheck, HealthReport, HealthStatus
+from stores.counts import count
 from stores.runlog import JobState
 
 
@@ -64,7 +65,7 @@ def memory_check(ctx: JobContext) -> HealthCheck | None:
     waiting = ctx.memory.index.count_to_embed()
     detail = f"open ({ctx.memory.vectors.where})"
     if waiting:
-        detail += f"; {waiting} chunks waiting for vectors (searchable by keyword)"
+        detail += f"; {count(waiting, 'chunk')} waiting for vectors (searchable by keyword)"
     return HealthCheck("memory", HealthStatus.OK, detail)
 
 

@@ -43,6 +43,7 @@ from jobs.weekly_text import (
 from stores.coordination.digest_notes import write_digest
 from stores.coordination.mistake_scan import scan_new
 from stores.coordination.mistakes import MistakeEntry, MistakeStore
+from stores.counts import count
 from stores.memory.chunking import chunk_id
 from stores.memory.records import Chunk, Write
 from stores.memory.store import MemoryStore
@@ -110,7 +111,10 @@ async def run(ctx: JobContext) -> JobResult:
     stats: dict[str, Any] = {**report.to_dict(), "llm": job.usage.to_stats()}
     if not week:
         return JobResult(summary="no mistakes this week", stats=stats)
-    summary = f"{report.mistakes} mistakes, {report.patterns} patterns, {report.notes} notes"
+    summary = (
+        f"{count(report.mistakes, 'mistake')}, {count(report.patterns, 'pattern')},"
+        f" {count(report.notes, 'note')}"
+    )
     if report.extractive_notes:
         summary += f" ({report.extractive_notes} extractive)"
     return JobResult(summary=summary, stats=stats)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from daemon.cli.common import call, connect, emit, table, when
 from daemon.errors import EXIT_STATUS, BadRequest, Busy, ErrorCode, Forbidden, NotFound
+from stores.counts import count
 
 if TYPE_CHECKING:
     from daemon.config.settings import Settings
@@ -288,9 +289,11 @@ class _Bar:
 def _render_check(d: dict[str, Any]) -> None:
     if d["ok"]:
         chroma = d.get("chroma") or {}
-        vectors = f", {chroma['count']} vectors, search ok" if chroma else ""
-        sqlite = f", {len(d['sqlite'])} SQLite files intact" if d["sqlite"] else ""
-        print(f"{d['name']}: ok: {d['files']} files ({_size(d['bytes'])}){sqlite}{vectors}")
+        vectors = f", {count(chroma['count'], 'vector')}, search ok" if chroma else ""
+        sqlite = f", {count(len(d['sqlite']), 'SQLite file')} intact" if d["sqlite"] else ""
+        print(
+            f"{d['name']}: ok: {count(d['files'], 'file')} ({_size(d['bytes'])}){sqlite}{vectors}"
+        )
         return
     print(f"{d['name']}: FAILED")
     for problem in d["problems"]:
@@ -309,7 +312,10 @@ def _render_restore(d: dict[str, Any]) -> None:
         )
     ws = d.get("workspaces")
     if ws:
-        print(f"workspaces: {len(ws['written'])} files written back, {ws['unchanged']} unchanged")
+        print(
+            f"workspaces: {count(len(ws['written']), 'file')} written back,"
+            f" {ws['unchanged']} unchanged"
+        )
         for refused in ws["refused"]:
             print(f"  refused {refused}")
 

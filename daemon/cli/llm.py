@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from daemon.cli.common import call, clip, emit, ms, table, when
+from stores.counts import count
 
 #: Three passes, each a request the SDK may retry: minutes, not the 30 s other commands get.
 REFINE_TIMEOUT = 900.0
@@ -80,7 +81,7 @@ def _stats(stats: dict[str, Any]) -> str:
 def _cost_line(d: dict[str, Any]) -> str:
     usage = d["usage"]
     critique = d.get("critique")
-    found = f", {len(critique['problems'])} problems found" if critique is not None else ""
+    found = f", {count(len(critique['problems']), 'problem')} found" if critique is not None else ""
     return (
         f"{d['mode']}{found}; {usage['input_tokens']} in / {usage['output_tokens']} out tokens,"
         f" ${usage['cost_usd']:.4f}, {ms(d['latency_ms'])} (history #{d['history_id']})"

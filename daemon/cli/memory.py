@@ -12,6 +12,7 @@ from typing import Any
 
 from daemon.cli.common import call, connect, emit, table, when
 from daemon.errors import EXIT_STATUS, ErrorCode
+from stores.counts import count
 
 
 def add_commands(sub: Any, out: argparse.ArgumentParser) -> None:
@@ -82,7 +83,10 @@ def cmd_memory_search(args: argparse.Namespace) -> int:
             for line in r["text"].splitlines():
                 print(f"   {line}")
             print(f"   — {_place(r['source'])}")
-        print(f"{len(d['results'])} results, {d['tokens']} tokens, {d['took_ms']:.0f} ms")
+        print(
+            f"{count(len(d['results']), 'result')}, {count(d['tokens'], 'token')},"
+            f" {d['took_ms']:.0f} ms"
+        )
 
     emit(args, data, render)
     return 0
@@ -123,7 +127,7 @@ def _absolute(path: str) -> str:
 def cmd_memory_forget(args: argparse.Namespace) -> int:
     params = {k: getattr(args, k) for k in ("id", "agent", "session", "path") if getattr(args, k)}
     data = call(args, "memory.forget", params)
-    emit(args, data, lambda d: print(f"forgot {d['removed']} memories"))
+    emit(args, data, lambda d: print(f"forgot {count(d['removed'], 'memory')}"))
     return 0
 
 
@@ -133,8 +137,8 @@ def cmd_memory_stats(args: argparse.Namespace) -> int:
     def render(d: dict[str, Any]) -> None:
         print(f"store {d['store']}\nembedder {d['embedder']}")
         print(
-            f"{d['chunks']} chunks ({d['vectors']} vectors), {d['turns']} turns, "
-            f"{d['sources']} sources"
+            f"{count(d['chunks'], 'chunk')} ({count(d['vectors'], 'vector')}),"
+            f" {count(d['turns'], 'turn')}, {count(d['sources'], 'source')}"
         )
         rows = [
             [agent or "(none)", str(v["chunks"]), _day(v["first"]), _day(v["last"])]

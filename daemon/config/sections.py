@@ -10,9 +10,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, SecretStr
+from pydantic import BeforeValidator, ConfigDict, Field, PlainSerializer, SecretStr
 from pydantic_settings import NoDecode
 
+from daemon.config.values import Section
 from daemon.schedule import Schedule, format_duration, parse_duration, parse_schedule
 
 Duration = Annotated[
@@ -23,7 +24,7 @@ ScheduleField = Annotated[
 ]
 
 
-class JobSettings(BaseModel):
+class JobSettings(Section):
     """What every job has; each job's subclass gives its own defaults, so that setting one
     field of a job (``OPENCLAW_INFRA_JOBS__HEALTH__TIMEOUT``) keeps the others."""
 
@@ -105,7 +106,7 @@ class RestoreDrillJobSettings(JobSettings):
     timeout: Duration = Field(timedelta(hours=1), description="limit for one restore drill")
 
 
-class JobsSettings(BaseModel):
+class JobsSettings(Section):
     """One entry per job in ``jobs.JOBS``; a test keeps the two in step."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -119,7 +120,7 @@ class JobsSettings(BaseModel):
     restore_drill: RestoreDrillJobSettings = Field(default_factory=RestoreDrillJobSettings)
 
 
-class EmbedderSettings(BaseModel):
+class EmbedderSettings(Section):
     """How memory text becomes vectors. Changing it means `infractl memory reindex`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -135,7 +136,7 @@ class EmbedderSettings(BaseModel):
     threads: int | None = Field(None, ge=1, le=64, description="ONNX threads (default: all)")
 
 
-class BackupSettings(BaseModel):
+class BackupSettings(Section):
     """What backups hold, where they go, how many are kept, how they are protected."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -154,13 +155,15 @@ class BackupSettings(BaseModel):
         description='workspace files to save, as a JSON list of globs (["**"] for all)',
     )
     exclude: list[str] = Field(
-        default_factory=list, description="workspace files never to save, as a JSON list of globs"
+        default_factory=list,
+        description="workspace files never to save, as a JSON list of globs",
+        examples=[["drafts/**", "*.tmp"]],
     )
     passphrase: SecretStr | None = Field(None, description="encrypt archives with this (age)")
     key_file: Path | None = Field(None, description="or with this age identity file")
 
 
-class LLMSettings(BaseModel):
+class LLMSettings(Section):
     """The model behind summaries and `infractl refine`. The key is
     OPENCLAW_INFRA_ANTHROPIC_API_KEY; without one, summaries are extractive."""
 
@@ -188,7 +191,7 @@ class LLMSettings(BaseModel):
     )
 
 
-class MemorySettings(BaseModel):
+class MemorySettings(Section):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     token_budget: int = Field(1500, ge=50, le=100_000, description="most tokens one search returns")
@@ -202,7 +205,7 @@ class MemorySettings(BaseModel):
     )
 
 
-class SyncSettings(BaseModel):
+class SyncSettings(Section):
     """Cross-agent signals and how the daily sync tells OpenClaw about its notes."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

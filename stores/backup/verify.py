@@ -20,6 +20,7 @@ from stores.backup.crypto import Keys
 from stores.backup.extract import extract
 from stores.backup.manifest import Manifest, Verification
 from stores.backup.repo import BackupDir, BackupInfo
+from stores.counts import count
 
 
 @dataclass
@@ -54,8 +55,8 @@ class CopyReport:
 
     def summary(self) -> str:
         if self.ok:
-            vectors = f", {self.chroma['count']} vectors" if self.chroma else ""
-            return f"{self.name}: ok, {self.files} files ({_mib(self.bytes)}){vectors}"
+            vectors = f", {count(self.chroma['count'], 'vector')}" if self.chroma else ""
+            return f"{self.name}: ok, {count(self.files, 'file')} ({_mib(self.bytes)}){vectors}"
         more = f" (+{len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
         return f"{self.name}: FAILED: {self.problems[0] if self.problems else '?'}{more}"
 
