@@ -1,7 +1,8 @@
 """``infrad``: the daemon in the foreground, as systemd, launchd or a terminal runs it.
 
 Exit status: 0 after a clean stop, 1 when it cannot start (another instance, a socket in the
-way), 2 for a bad setting or argument.
+way), 2 for a bad setting or argument (`--settings-error-status` changes that for a bad
+setting).
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="with --check-config: as JSON")
     parser.add_argument(
+        "--settings-error-status",
+        type=int,
+        default=2,
+        metavar="N",
+        help="exit status for a bad setting (default 2; the launchd agent uses 0, so that"
+        " launchd does not restart what a restart cannot fix)",
+    )
+    parser.add_argument(
         "--sample",
         nargs="?",
         const="openclaw-infra-sample",
@@ -66,7 +75,7 @@ def main(argv: list[str] | None = None, *, job_table: JobTable | None = None) ->
         settings = reload()
     except SettingsError as exc:
         print(f"infrad: {exc}", file=sys.stderr)
-        return 2
+        return int(args.settings_error_status)
     if args.check_config:
         print_settings(settings, as_json=args.json)
         return 0

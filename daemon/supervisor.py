@@ -24,7 +24,7 @@ from daemon.api.core import DaemonAPI
 from daemon.bot.app import TelegramBot, open_bot
 from daemon.config.sections import JobSettings
 from daemon.config.settings import Settings
-from daemon.errors import Busy, Unavailable
+from daemon.errors import BadSettings, Busy, Unavailable
 from daemon.logs import get_logger
 from daemon.opening import (
     open_feedback,
@@ -380,7 +380,9 @@ class Supervisor:
             fresh = await asyncio.to_thread(self._reload_settings)
         except Exception as exc:
             log.error("daemon.reload_failed", error=str(exc))
-            raise Unavailable(f"settings not reloaded: {exc}") from None
+            raise BadSettings(
+                f"settings not reloaded, the daemon keeps its current ones: {exc}"
+            ) from None
         changes = self.scheduler.apply(self._job_settings_of(fresh))
         if fresh.model_dump(exclude={"jobs"}) != self.settings.model_dump(exclude={"jobs"}):
             log.warning("daemon.reload_partial", note="only job settings apply without a restart")

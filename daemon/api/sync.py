@@ -15,9 +15,9 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from daemon.api.host import Daemon
+from daemon.durations import parse_duration
 from daemon.errors import BadRequest, NotConfigured, NotFound
 from daemon.logs import get_logger
-from daemon.schedule import parse_duration
 from stores.coordination.drops import collect
 from stores.coordination.mistakes import MistakeRule, MistakeStore, manual_mistake
 from stores.coordination.priorities import load_priorities

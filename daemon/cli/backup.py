@@ -18,7 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from daemon.cli.common import call, connect, emit, table, when
+from daemon.cli import args as check
+from daemon.cli.common import (
+    call,
+    command,
+    connect,
+    emit,
+    group,
+    progress_shown,
+    table,
+    when,
+)
 from daemon.errors import EXIT_STATUS, BadRequest, Busy, ErrorCode, Forbidden, NotFound
 from stores.counts import count
 
@@ -29,21 +39,50 @@ STATE_VAR = "OPENCLAW_INFRA_STATE_DIR"
 
 
 def add_commands(sub: Any, out: argparse.ArgumentParser) -> None:
-    backup = sub.add_parser("backup", help="backups: now, list, verify, restore, prune")
-    actions = backup.add_subparsers(metavar="ACTION")
-
-    def action(name: str, handler: Callable[[argparse.Namespace], int], help: str) -> Any:
-        p = actions.add_parser(name, parents=[out], help=help, description=help)
-        p.set_defaults(handler=handler)
-        return p
-
-    p = action("now", cmd_backup_now, "make a backup now and follow it")
+    actions = group(
+        sub,
+        "backup",
+        "backups: now, list, verify, restore, prune",
+        ("infractl backup now", "infractl backup list"),
+    )
+    p = command(
+        actions,
+        "now",
+        cmd_backup_now,
+        "make a backup now and follow it",
+        "infractl backup now",
+        parents=[out],
+    )
     p.add_argument("--no-wait", action="store_true", help="start it and return")
-    action("list", cmd_backup_list, "the backups there are, newest first")
-    p = action("verify", cmd_backup_verify, "check a backup as a restore would (default: newest)")
-    p.add_argument("name", nargs="?")
-    p = action("restore", cmd_backup_restore, "restore a backup into a directory, or in place")
-    p.add_argument("name", help="a backup's name, or 'latest'")
+    command(
+        actions,
+        "list",
+        cmd_backup_list,
+        "the backups there are, newest first, when each was last verified and why it is kept",
+        "infractl backup list",
+        parents=[out],
+    )
+    p = command(
+        actions,
+        "verify",
+        cmd_backup_verify,
+        "check a backup as a restore would (default: the newest)",
+        ("infractl backup verify", "infractl backup verify openclaw-infra-20260310T033000Z"),
+        parents=[out],
+    )
+    p.add_argument("name", nargs="?", type=check.backup_name, help="the backup (see `backup list`)")
+    p = command(
+        actions,
+        "restore",
+        cmd_backup_restore,
+        "restore a backup into a new directory, or in place of the daemon's state",
+        (
+            "infractl backup restore latest --target ~/restored-infra",
+            "infractl backup restore openclaw-infra-20260310T033000Z --force",
+        ),
+        parents=[out],
+    )
+    p.add_argument("name", type=check.backup_ref, help="a backup's name, or latest")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--target", type=Path, help="a new or empty directory to restore into")
     where.add_argument(
@@ -56,9 +95,26 @@ def add_commands(sub: Any, out: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also write workspace files back to where they came from (replaced ones are kept)",
     )
-    p.add_argument("--backup-dir", type=Path, help="where the backups are (default: settings)")
-    p = action("prune", cmd_backup_prune, "apply retention: remove backups no rule keeps")
+    p.add_argument(
+        "--other-origin",
+        action="store_true",
+        help="with --force: restore a backup made of another state directory over this one",
+    )
+    p.add_argument(
+        "--backup-dir",
+        type=Path,
+        help="where the backups are (default: the running daemon's, else the settings')",
+    )
+    p = command(
+        actions,
+        "prune",
+        cmd_backup_prune,
+        "apply retention: remove the backups no rule keeps",
+        ("infractl backup prune --dry-run", "infractl backup prune --yes"),
+        parents=[out],
+    )
     p.add_argument("--dry-run", action="store_true", help="say what would go, remove nothing")
+    p.add_argument("--yes", action="store_true", help="do not ask on a terminal")
 
 
 # --- through the daemon ----------------------------------------------------------------------
@@ -69,7 +125,7 @@ def cmd_backup_now(args: argparse.Namespace) -> int:
     if args.no_wait:
         emit(args, started, lambda d: print(f"backup started: run {d['run_id']}"))
         return 0
-    run = follow(args, started["run_id"], show=not args.json and sys.stderr.isatty())
+    run = follow(args, started["run_id"], show=progress_shown(args))
 
     def render(d: dict[str, Any]) -> None:
         stats = d.get("stats") or {}
@@ -224,7 +280,7 @@ def _in_thread(work: Callable[[], Any], meter: _Meter, args: argparse.Namespace)
 
     thread = threading.Thread(target=target, name="restore", daemon=True)
     thread.start()
-    if not args.json and sys.stderr.isatty():
+    if progress_shown(args):
         with _Bar() as draw:
             while thread.is_alive():
                 draw({"phase": meter.phase, "done": meter.done, "total": meter.total})

@@ -6,11 +6,10 @@ The answer goes to stdout alone, so that it can be piped; what it cost goes to s
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Callable
 from typing import Any
 
-from daemon.cli.common import call, clip, emit, ms, table, when
+from daemon.cli import args as check
+from daemon.cli.common import call, clip, command, emit, ms, note, table, when
 from stores.counts import count
 
 #: Three passes, each a request the SDK may retry: minutes, not the 30 s other commands get.
@@ -18,21 +17,43 @@ REFINE_TIMEOUT = 900.0
 
 
 def add_commands(sub: Any, out: argparse.ArgumentParser) -> None:
-    def command(name: str, handler: Callable[[argparse.Namespace], int], help: str) -> Any:
-        p = sub.add_parser(name, parents=[out], help=help, description=help)
-        p.set_defaults(handler=handler)
-        return p
-
-    p = command("refine", cmd_refine, "answer a prompt by draft, critique and refine")
-    p.add_argument("prompt")
-    p.add_argument("--system", default="", help="standing instructions (system prompt)")
+    p = command(
+        sub,
+        "refine",
+        cmd_refine,
+        "answer a prompt by draft, critique and refine",
+        'infractl refine "Write a two-line status update on the garden" --show-passes',
+        parents=[out],
+    )
+    p.add_argument("prompt", type=check.text(20_000, "prompt"), help="what to answer")
+    p.add_argument(
+        "--system",
+        default="",
+        type=check.text(20_000, "system prompt"),
+        help="standing instructions",
+    )
     p.add_argument("--single-pass", action="store_true", help="only the draft")
     p.add_argument(
         "--show-passes", action="store_true", help="print every pass, not only the answer"
     )
-    p.add_argument("--timeout", type=float, default=REFINE_TIMEOUT, help="give up after SECONDS")
-    p = command("refine-history", cmd_refine_history, "past refine and summary results")
-    p.add_argument("-n", "--limit", type=int, default=20)
+    p.add_argument(
+        "--timeout",
+        type=check.seconds,
+        default=REFINE_TIMEOUT,
+        metavar="SECONDS",
+        help=f"give up waiting after this long (default {REFINE_TIMEOUT:.0f})",
+    )
+    p = command(
+        sub,
+        "refine-history",
+        cmd_refine_history,
+        "past refine and summary results",
+        "infractl refine-history -n 5 --purpose refine",
+        parents=[out],
+    )
+    p.add_argument(
+        "-n", "--limit", type=check.bounded(1, 500), default=20, help="at most this many (1-500)"
+    )
     p.add_argument("--purpose", help="only these (refine, summarize, ...)")
 
 
@@ -48,7 +69,7 @@ def cmd_refine(args: argparse.Namespace) -> int:
         if args.show_passes:
             _passes(d)
         print(d["final"])
-        print(_cost_line(d), file=sys.stderr)
+        note(args, _cost_line(d))
 
     emit(args, data, render)
     return 0

@@ -14,7 +14,8 @@ from pydantic import BeforeValidator, ConfigDict, Field, PlainSerializer, Secret
 from pydantic_settings import NoDecode
 
 from daemon.config.values import Section
-from daemon.schedule import Schedule, format_duration, parse_duration, parse_schedule
+from daemon.durations import format_duration, parse_duration
+from daemon.schedule import Schedule, parse_schedule
 
 Duration = Annotated[
     timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
