@@ -51,18 +51,24 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
-def bounded(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
+class bounded:  # noqa: N801 - used like the other argument types, which are functions
+    """A whole number from ``low`` to ``high``, as the daemon takes it."""
+
+    __name__ = "number"
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = low, high
+
+    def __call__(self, text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
+        if not self.low <= value <= self.high:
+            raise argparse.ArgumentTypeError(
+                f"must be from {self.low} to {self.high}, got {value}"
+            )
         return value
-
-    parse.__name__ = "number"
-    return parse
 
 
 def seconds(text: str) -> float:

@@ -28,7 +28,6 @@ def add_commands(sub: Any, out: argparse.ArgumentParser) -> None:
     p.add_argument("prompt", type=check.text(20_000, "prompt"), help="what to answer")
     p.add_argument(
         "--system",
-        default="",
         type=check.text(20_000, "system prompt"),
         help="standing instructions",
     )
@@ -60,7 +59,7 @@ def add_commands(sub: Any, out: argparse.ArgumentParser) -> None:
 def cmd_refine(args: argparse.Namespace) -> int:
     params = {
         "prompt": args.prompt,
-        "system": args.system,
+        "system": args.system or "",
         "mode": "single-pass" if args.single_pass else "three-pass",
     }
     data = call(args, "refine", params, timeout=args.timeout)

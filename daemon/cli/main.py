@@ -57,8 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="infractl",
         description="control the openclaw-infra daemon",
-        epilog=examples("infractl status", 'infractl memory search "dentist" -k 5')
-        + "\n\nexit statuses: `infractl help exit-codes`, or README.md, section Exit statuses",
+        epilog="exit statuses: `infractl help exit-codes`, or README.md, section Exit statuses\n\n"
+        + examples("infractl status", 'infractl memory search "dentist" -k 5'),
     )
     parser.add_argument("--version", action="version", version=f"infractl {__version__}")
     parser.add_argument("--socket", help="the daemon's socket (default: from settings)")
