@@ -49,8 +49,10 @@ from jobs.base import (
     OpenClawSource,
     SummaryConfig,
 )
+from jobs.checks import HealthStatus
 from jobs.health import overdue_jobs
 from jobs.llm import LLMClient
+from jobs.openclaw_check import openclaw_check
 from jobs.outbox import StoreOutbox
 from jobs.registry import JOBS
 from stores.atomic import ensure_private_dir
@@ -245,6 +247,7 @@ class Supervisor:
             )
             await self.watcher.start()
         self._tick_task = asyncio.create_task(self._tick(), name="supervisor-tick")
+        await self._warn_about_openclaw()
         self.notifier.ready(self._status_line())
         log.info(
             "daemon.ready",
@@ -252,6 +255,13 @@ class Supervisor:
             state_dir=str(self.state_dir),
             jobs=[n for n, s in jobs_settings.items() if s.enabled],
         )
+
+    async def _warn_about_openclaw(self) -> None:
+        """A home that is not there (a typo in OPENCLAW_STATE_DIR) is said at start-up, not
+        only by the next health check."""
+        found = await asyncio.to_thread(openclaw_check, self.job_context.openclaw, None)
+        if found is not None and found.status is not HealthStatus.OK:
+            log.warning("openclaw.not_ready", problem=found.detail)
 
     async def _api_call(self, method: str, params: dict[str, Any]) -> Any:
         """The bot's way in: the socket's own methods, so the two faces never disagree."""

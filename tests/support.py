@@ -70,6 +70,11 @@ class DaemonProcess:
 
     def start(self, wait: bool = True) -> DaemonProcess:
         (self.root / "home").mkdir(parents=True, exist_ok=True)
+        # An OpenClaw home with one agent, as `openclaw onboard` leaves it, unless the test
+        # brings its own: without one, health says that nothing is read.
+        home = Path(self.env["OPENCLAW_INFRA_OPENCLAW_STATE_DIR"])
+        if home == self.root / "openclaw" and not home.exists():
+            (home / "agents" / "main" / "sessions").mkdir(parents=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=log, cwd=self.root)
         log.close()

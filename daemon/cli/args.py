@@ -51,7 +51,7 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
-class bounded:  # noqa: N801 - used like the other argument types, which are functions
+class bounded:
     """A whole number from ``low`` to ``high``, as the daemon takes it."""
 
     __name__ = "number"
@@ -65,9 +65,7 @@ class bounded:  # noqa: N801 - used like the other argument types, which are fun
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
         if not self.low <= value <= self.high:
-            raise argparse.ArgumentTypeError(
-                f"must be from {self.low} to {self.high}, got {value}"
-            )
+            raise argparse.ArgumentTypeError(f"must be from {self.low} to {self.high}, got {value}")
         return value
 
 
