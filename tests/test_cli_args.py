@@ -106,7 +106,7 @@ def test_a_group_without_its_action_prints_its_own_usage(
         (
             ["signal", "add", "x", "--from", "a", "--to", "b", "--kind", "fact", "--expires", "?"],
             "argument --expires",
-        ),  # fmt: skip
+        ),
         (["mistake", "list", "--since", "lately"], "argument --since: not a date"),
         (["mistake", "add", "  ", "--agent", "main"], "argument text: the text is blank"),
         (["feedback", "list", "-n", "-1"], "argument -n/--limit: must be from 1 to 1000"),

@@ -107,7 +107,8 @@ def test_what_the_last_ingest_could_not_read_degrades_health(tmp_path: Path) -> 
         last = last_finished(log.runs("ingest", 3))
     finally:
         log.close()
-    assert last is not None and last.run_id == run_id
+    assert last is not None
+    assert last.run_id == run_id
     status, detail = check_of(home, last)
     assert status is HealthStatus.DEGRADED
     assert detail == (
@@ -120,7 +121,8 @@ def test_a_daemon_on_a_mistyped_home_says_so(root: Path) -> None:
     typo = root / ".openclw"
     with running_daemon(root, {"OPENCLAW_INFRA_OPENCLAW_STATE_DIR": str(typo)}) as daemon:
         warned = daemon.events("openclaw.not_ready")
-        assert warned and warned[0]["level"] == "warning"
+        assert warned
+        assert warned[0]["level"] == "warning"
         assert str(typo) in warned[0]["problem"]
         report = daemon.call("health")
         assert report["status"] == "degraded"
