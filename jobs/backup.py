@@ -32,6 +32,7 @@ from stores.backup.select import Workspace
 from stores.backup.verify import CopyReport, verify
 from stores.counts import count
 from stores.openclaw.home import discover
+from stores.runlog import RunTrigger
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -43,7 +44,13 @@ async def run(ctx: JobContext) -> JobResult:
     pause = ctx.memory.writes_paused if ctx.memory is not None else None
     created = await stoppable(
         lambda stop: create_backup(
-            config, sources, pause_writers=pause, now=ctx.clock(), meter=ctx.progress, stop=stop
+            config,
+            sources,
+            pause_writers=pause,
+            now=ctx.clock(),
+            meter=ctx.progress,
+            stop=stop,
+            manual=ctx.trigger is RunTrigger.MANUAL,
         )
     )
     stats = _stats(created)
@@ -74,7 +81,14 @@ async def drill(ctx: JobContext) -> JobResult:
     backup = await asyncio.to_thread(repo.get, None)
     report: CopyReport = await stoppable(
         lambda stop: verify(
-            repo, backup, keys, ctx.clock(), ctx.progress, prefix=".drill-", stop=stop
+            repo,
+            backup,
+            keys,
+            ctx.clock(),
+            ctx.progress,
+            prefix=".drill-",
+            stop=stop,
+            by="restore drill",
         )
     )
     if not report.ok:

@@ -358,11 +358,11 @@ def test_kill_9_in_the_middle_of_a_backup(root: Path) -> None:
         assert sorted(p.name for p in backups.iterdir() if p.name.startswith(".")) == [".lock"]
         (abandoned,) = daemon.call("runs", {"job": "backup", "status": "abandoned"})["runs"]
         assert abandoned["run_id"] > first["run_id"]
-        # Retention, not the kill, takes the first one now: both fall in the same hour.
-        assert again["stats"]["pruned"] == [name]
-        assert [b["name"] for b in daemon.call("backup.list")["backups"]] == [
-            again["stats"]["name"]
-        ]
+        # Both were asked for by hand: the manual rule keeps them, though they share an hour.
+        assert again["stats"]["pruned"] == []
+        kept = {b["name"]: b["kept"] for b in daemon.call("backup.list")["backups"]}
+        assert list(kept) == [again["stats"]["name"], name]
+        assert kept[name] == ["manual 2 of 10"]
         assert daemon.stop() == 0
 
 

@@ -149,6 +149,12 @@ def when(iso: str | None) -> str:
     return f"{local} ({'in ' + span(delta) if delta > 0 else span(-delta) + ' ago'})"
 
 
+def ago(iso: str) -> str:
+    """``3h ago`` (or ``in 5m`` for a time ahead)."""
+    delta = (datetime.fromisoformat(iso) - datetime.now(UTC)).total_seconds()
+    return f"in {span(delta)}" if delta > 0 else f"{span(-delta)} ago"
+
+
 def span(seconds: float) -> str:
     seconds = int(seconds)
     if seconds >= 86400:

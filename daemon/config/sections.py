@@ -148,6 +148,13 @@ class BackupSettings(Section):
     keep_daily: int = Field(7, ge=0, le=10_000, description="newest backup of each of N days")
     keep_weekly: int = Field(4, ge=0, le=10_000, description="newest backup of each of N weeks")
     keep_monthly: int = Field(6, ge=0, le=10_000, description="newest backup of each of N months")
+    keep_manual: int = Field(
+        10,
+        ge=0,
+        le=10_000,
+        description="the newest N backups made with `infractl backup now`, whatever the"
+        " hourly, daily, weekly and monthly rules say",
+    )
     include_openclaw_databases: bool = Field(
         False, description="also copy each agent's OpenClaw database (read-only)"
     )
