@@ -23,9 +23,12 @@ from daemon.api.llm import LLMMethods
 from daemon.api.memory import AGENT_ID, MemoryMethods
 from daemon.api.sync import SyncMethods
 from daemon.errors import BadRequest, Busy, JobFailed, NotFound, Timeout, UnknownMethod
+from daemon.logs import get_logger
 from daemon.protocol import VERSION
 from jobs import health
 from stores.runlog import RunStatus
+
+log = get_logger(__name__)
 
 JOB_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
 
@@ -173,6 +176,7 @@ class DaemonAPI:
                     data={"run_id": going.run_id} if going else None,
                 ) from None
             entry, joined = going, True
+            log.info("trigger.joined", job=params.job, run_id=going.run_id)
         if not params.wait:
             return {"run_id": entry.run_id, "job": entry.job, "status": RunStatus.RUNNING.value}
         try:
