@@ -232,3 +232,28 @@ def test_readme_names_every_trigger_and_status() -> None:
     readme = (REPO / "README.md").read_text()
     for value in [*RunTrigger, *RunStatus]:
         assert f"`{value.value}`" in readme, value
+
+
+def test_backup_now_follows_a_backup_already_under_way(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The scheduled backup is running: `backup now` follows it instead of exiting 15."""
+    from daemon.cli import backup as cli_backup
+    from daemon.errors import Busy
+
+    def busy(*_: Any, **__: Any) -> Any:
+        raise Busy("backup is already running (run 7); ...", data={"run_id": 7})
+
+    followed: list[int] = []
+
+    def follow(args: Any, run_id: int, *, show: bool) -> dict[str, Any]:
+        followed.append(run_id)
+        return {"status": "success", "stats": {"summary": "done"}}
+
+    monkeypatch.setattr(cli_backup, "call", busy)
+    monkeypatch.setattr(cli_backup, "follow", follow)
+    assert main(["backup", "now"]) == 0
+    assert followed == [7]
+    out, err = capsys.readouterr()
+    assert out == "backup success: done\n"
+    assert err == "infractl: a backup was already under way (run 7); following it\n"

@@ -21,13 +21,14 @@ from daemon.cli.common import (
     connect,
     emit,
     group,
+    note,
     progress_shown,
     table,
     when,
 )
 from daemon.cli.progress import Bar, render_check, size
 from daemon.cli.restore import cmd_backup_restore
-from daemon.errors import EXIT_STATUS, ErrorCode
+from daemon.errors import EXIT_STATUS, Busy, ErrorCode
 from stores.counts import count
 
 if TYPE_CHECKING:
@@ -117,7 +118,14 @@ def add_commands(sub: Any, out: argparse.ArgumentParser) -> None:
 
 
 def cmd_backup_now(args: argparse.Namespace) -> int:
-    started = call(args, "trigger", {"job": "backup"})
+    """A backup already under way (the scheduled one) is followed rather than refused."""
+    try:
+        started = call(args, "trigger", {"job": "backup"})
+    except Busy as exc:
+        if "run_id" not in exc.data or args.no_wait:
+            raise
+        started = {"run_id": exc.data["run_id"]}
+        note(args, f"a backup was already under way (run {started['run_id']}); following it")
     if args.no_wait:
         emit(args, started, lambda d: print(f"backup started: run {d['run_id']}"))
         return 0
