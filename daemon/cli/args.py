@@ -48,7 +48,8 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+        hint = "" if "see `" in message else f" (see `{self.prog} --help`)"
+        self.exit(2, f"{self.prog}: {message}{hint}\n")
 
 
 class bounded:
