@@ -161,7 +161,7 @@ class MemoryMethods:
         if params.dry_run:
             return {"removed": len(ids), "dry_run": True}
         removed = await asyncio.to_thread(store.forget, ids)
-        return {"removed": removed, "dry_run": False}
+        return {"removed": removed}
 
     async def stats(self, _: _Params) -> dict[str, Any]:
         stats = await asyncio.to_thread(self.store.stats)
