@@ -80,3 +80,13 @@ def test_no_count_phrase_is_built_by_hand() -> None:
                 if _PLURAL_AFTER_NUMBER.search(line) and ('f"' in line or "f'" in line):
                     found.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
     assert found == []
+
+
+def test_infractl_counts_as_the_daemon_does() -> None:
+    """infractl keeps its own copy (it loads nothing of ``stores``); they must not drift."""
+    from daemon.cli.common import IRREGULAR
+    from daemon.cli.common import count as cli_count
+
+    for noun in [*IRREGULAR, "result", "file", "memory", "entry", "summary"]:
+        for n in (0, 1, 2):
+            assert cli_count(n, noun) == count(n, noun)

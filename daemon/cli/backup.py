@@ -19,6 +19,7 @@ from daemon.cli.common import (
     command,
     confirm,
     connect,
+    count,
     emit,
     group,
     note,
@@ -29,7 +30,6 @@ from daemon.cli.common import (
 from daemon.cli.progress import Bar, render_check, size
 from daemon.cli.restore import cmd_backup_restore
 from daemon.errors import EXIT_STATUS, Busy, ErrorCode
-from stores.counts import count
 
 if TYPE_CHECKING:
     pass

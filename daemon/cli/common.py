@@ -172,6 +172,16 @@ def ms(value: float | None) -> str:
     return f"{value:.0f} ms" if value < 10_000 else f"{value / 1000:.1f} s"
 
 
+#: Nouns whose plural is not the singular plus "s"; ``stores.counts`` has the same table (the
+#: daemon's side), kept apart because infractl loads nothing of ``stores``; a test compares them.
+IRREGULAR = {"memory": "memories", "summary": "summaries", "entry": "entries"}
+
+
+def count(n: int, noun: str) -> str:
+    """``1 result``, ``2 results``, ``1 memory``, ``3 memories``."""
+    return f"{n} {noun if n == 1 else IRREGULAR.get(noun) or noun + 's'}"
+
+
 def clip(text: str, width: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"

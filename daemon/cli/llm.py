@@ -9,8 +9,7 @@ import argparse
 from typing import Any
 
 from daemon.cli import args as check
-from daemon.cli.common import call, clip, command, emit, ms, note, table, when
-from stores.counts import count
+from daemon.cli.common import call, clip, command, count, emit, ms, note, table, when
 
 #: Three passes, each a request the SDK may retry: minutes, not the 30 s other commands get.
 REFINE_TIMEOUT = 900.0

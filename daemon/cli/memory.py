@@ -16,6 +16,7 @@ from daemon.cli.common import (
     command,
     confirm,
     connect,
+    count,
     emit,
     group,
     progress_shown,
@@ -23,7 +24,6 @@ from daemon.cli.common import (
     when,
 )
 from daemon.errors import EXIT_STATUS, ErrorCode
-from stores.counts import count
 
 #: The daemon keeps at most this many tags on a memory.
 MAX_TAGS = 20

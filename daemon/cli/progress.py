@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from stores.counts import count
+from daemon.cli.common import count
 
 
 class Bar:

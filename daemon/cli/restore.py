@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from daemon.cli.common import call, emit, progress_shown
+from daemon.cli.common import call, count, emit, progress_shown
 from daemon.cli.progress import Bar, render_check
 from daemon.errors import (
     BadRequest,
@@ -32,7 +32,6 @@ from daemon.errors import (
     JobFailed,
     NotFound,
 )
-from stores.counts import count
 
 STATE_VAR = "OPENCLAW_INFRA_STATE_DIR"
 
