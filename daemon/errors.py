@@ -22,6 +22,8 @@ class ErrorCode(StrEnum):
     JOB_FAILED = "job_failed"
     NOT_FOUND = "not_found"
     NOT_CONFIGURED = "not_configured"
+    #: The settings (environment, .env) have a bad value: a reload changed nothing.
+    BAD_SETTINGS = "bad_settings"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
@@ -41,6 +43,7 @@ EXIT_STATUS: dict[ErrorCode, int] = {
     ErrorCode.JOB_FAILED: 18,
     ErrorCode.NOT_FOUND: 19,
     ErrorCode.NOT_CONFIGURED: 20,
+    ErrorCode.BAD_SETTINGS: 21,
     ErrorCode.INTERNAL: 70,
 }
 
@@ -113,6 +116,10 @@ class NotConfigured(InfraError):
     code = ErrorCode.NOT_CONFIGURED
 
 
+class BadSettings(InfraError):
+    code = ErrorCode.BAD_SETTINGS
+
+
 class Unavailable(InfraError):
     code = ErrorCode.UNAVAILABLE
 
@@ -135,6 +142,7 @@ _BY_CODE: dict[ErrorCode, type[InfraError]] = {
         JobFailed,
         NotFound,
         NotConfigured,
+        BadSettings,
         Unavailable,
         Internal,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping
 from typing import Any, Literal, TextIO
 
 import structlog
@@ -47,7 +48,10 @@ def configure(
     fmt: Literal["auto", "json", "console"] = "auto",
     redactor: Redactor | None = None,
     stream: TextIO | None = None,
+    *,
+    colors: bool = True,
 ) -> None:
+    """``colors=False`` (``NO_COLOR`` is set) keeps escape codes out of a terminal's logs too."""
     stream = stream or sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
     redact = RedactProcessor(redactor or Redactor())
@@ -68,7 +72,7 @@ def configure(
         renderer = [
             structlog.processors.format_exc_info,
             redact,
-            structlog.dev.ConsoleRenderer(colors=stream.isatty()),
+            structlog.dev.ConsoleRenderer(colors=colors and stream.isatty()),
         ]
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
@@ -92,6 +96,11 @@ def configure(
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+
+
+def wants_color(environ: Mapping[str, str]) -> bool:
+    """https://no-color.org: ``NO_COLOR`` set to anything but the empty string means none."""
+    return not environ.get("NO_COLOR")
 
 
 def get_logger(name: str) -> Any:

@@ -1,7 +1,8 @@
 """``infrad``: the daemon in the foreground, as systemd, launchd or a terminal runs it.
 
 Exit status: 0 after a clean stop, 1 when it cannot start (another instance, a socket in the
-way), 2 for a bad setting or argument.
+way), 2 for a bad setting or argument (`--settings-error-status` changes that for a bad
+setting).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import asyncio
 import contextlib
 import json
 import os
+import shlex
+import shutil
 import signal
 import sys
 from collections.abc import Callable, Mapping
@@ -18,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from daemon import __version__
-from daemon.config.settings import Settings, SettingsError, iter_settings, load_settings
+from daemon.config.settings import Settings, SettingsError, load_settings
 from daemon.errors import InfraError
 from daemon.paths import ENV_PREFIX
 from stores.redaction import Redactor
@@ -45,6 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="with --check-config: as JSON")
     parser.add_argument(
+        "--settings-error-status",
+        type=int,
+        default=2,
+        metavar="N",
+        help="exit status for a bad setting (default 2; the launchd agent uses 0, so that"
+        " launchd does not restart what a restart cannot fix)",
+    )
+    parser.add_argument(
         "--sample",
         nargs="?",
         const="openclaw-infra-sample",
@@ -70,13 +81,18 @@ def main(argv: list[str] | None = None, *, job_table: JobTable | None = None) ->
         settings = reload()
     except SettingsError as exc:
         print(f"infrad: {exc}", file=sys.stderr)
-        return 2
+        return int(args.settings_error_status)
     if args.check_config:
         print_settings(settings, as_json=args.json)
         return 0
     from daemon import logs
 
-    logs.configure(settings.log_level, settings.log_format, _redactor(settings))
+    logs.configure(
+        settings.log_level,
+        settings.log_format,
+        _redactor(settings),
+        colors=logs.wants_color(environ),
+    )
     return asyncio.run(serve(settings, reload, sample=bool(args.sample), job_table=job_table))
 
 
@@ -101,26 +117,17 @@ def _sample_environ(root: Path, environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def print_settings(settings: Settings, *, as_json: bool) -> None:
-    from pydantic import SecretStr
+    """As ``.env`` lines take them (``6h``, ``true``, JSON lists): paste one back and it reads."""
+    from daemon.config.envexample import effective
 
-    values = {
-        name: (
-            "**********"
-            if isinstance(value, SecretStr) and value.get_secret_value()
-            else ""
-            if value is None
-            else str(value)
-        )
-        for name, value in iter_settings(settings)
-    }
+    values = effective(settings)
     values["(socket)"] = str(settings.resolved_socket_path())
     values["(openclaw home)"] = str(settings.resolved_openclaw_state_dir())
     if as_json:
         print(json.dumps(values, indent=2))
         return
-    width = max(map(len, values))
     for name, value in values.items():
-        print(f"{name:<{width}}  {value}")
+        print(f"{name}={value}" if not name.startswith("(") else f"# {name} {value}")
 
 
 async def serve(
@@ -214,14 +221,26 @@ def _banner(socket_path: Path, sample: bool) -> None:
     from daemon.paths import client_socket_path
 
     default = client_socket_path(None, os.environ, None)
-    flag = "" if default == socket_path else f" --socket {socket_path}"
+    flag = "" if default == socket_path else f" --socket {shlex.quote(str(socket_path))}"
+    ctl = infractl_command(os.environ.get("PATH", ""))
     print(
         f"infrad {__version__} is running; socket {socket_path}\n"
-        f"  try:  infractl{flag} status   |   infractl{flag} trigger health --wait\n"
+        f"  try:  {ctl}{flag} status   |   {ctl}{flag} trigger health --wait\n"
         "  stop: Ctrl-C",
         file=sys.stderr,
         flush=True,
     )
+
+
+def infractl_command(search_path: str) -> str:
+    """``infractl`` when that name on PATH is this install's, else the path that is."""
+    beside = Path(sys.executable).parent / "infractl"
+    if not beside.is_file():
+        return "infractl"
+    found = shutil.which("infractl", path=search_path)
+    if found is not None and Path(found).resolve() == beside.resolve():
+        return "infractl"
+    return shlex.quote(str(beside))
 
 
 if __name__ == "__main__":

@@ -101,7 +101,9 @@ class JobRunner:
         finally:
             self._starting.discard(job)
         progress = Progress()
-        context = replace(self.context, params=dict(params or {}), progress=progress)
+        context = replace(
+            self.context, params=dict(params or {}), progress=progress, trigger=trigger
+        )
         task = asyncio.create_task(self._execute(spec, run_id, context), name=f"job:{job}")
         entry = InFlight(run_id, job, trigger, started, task, progress)
         self._in_flight[job] = entry

@@ -1,19 +1,28 @@
-"""``infractl service install``: the unit files of ``systemd/`` and ``launchd/``, rendered with
-the absolute paths of this install, written where the service manager looks for them."""
+"""``infractl service install|uninstall``: the unit files of ``systemd/`` and ``launchd/``,
+rendered with the absolute paths of this install, written where the service manager looks.
+
+The service reads the ``.env`` named with ``--env-file`` (default: ``./.env`` where install is
+run), always by its absolute path: a service's working directory is not the person's. The
+systemd unit is sandboxed (``ProtectSystem=strict``) with write access to exactly the
+directories the settings name: the state directory, the backups, OpenClaw's home (the agents'
+workspaces, where the notes go) and any workspace outside it.
+"""
 
 from __future__ import annotations
 
 import os
+import pwd
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from string import Template
 from xml.sax.saxutils import escape
 
 import platformdirs
 
-from daemon.errors import NotConfigured, NotFound
-from stores.atomic import atomic_write_text
+from daemon.errors import BadSettings, NotConfigured, NotFound
+from stores.atomic import atomic_write_text, ensure_private_dir
 
 SYSTEMD_UNIT = "openclaw-infra.service"
 LAUNCHD_PLIST = "ai.openclaw.infra.plist"
@@ -44,12 +53,20 @@ def infrad_path() -> Path:
     return beside.absolute()
 
 
-def render(kind: str, infrad: Path, env_file: Path | None, log_dir: Path) -> str:
+def render(
+    kind: str,
+    infrad: Path,
+    env_file: Path | None,
+    log_dir: Path,
+    writable: Sequence[Path] = (),
+) -> str:
     template = Template(template_path(kind).read_text())
     if kind == "systemd":
         args = ["--env-file", str(env_file)] if env_file else []
         command = " ".join([_systemd_executable(str(infrad))] + [_systemd_quote(a) for a in args])
-        return template.substitute(infrad=command, env_file_arg="")
+        return template.substitute(
+            infrad=command, env_file_arg="", read_write_paths=_read_write_paths(writable)
+        )
     extra = "".join(
         f"\n    <string>{escape(a)}</string>"
         for a in (["--env-file", str(env_file)] if env_file else [])
@@ -81,6 +98,21 @@ def _systemd_quote(arg: str) -> str:
 _SYSTEMD_ESCAPES = {"%": "%%", "$": "$$", "\\": "\\\\", '"': '\\"'}
 
 
+def _read_write_paths(paths: Sequence[Path]) -> str:
+    """``ReadWritePaths=`` for ``paths``; each ``-``-prefixed, so that one missing (a backup
+    directory not made yet) does not stop the service from starting."""
+    if not paths:
+        return "# ReadWritePaths: none found at install time"
+    words = []
+    for path in dict.fromkeys(paths):
+        word = "-" + str(path)
+        escaped = "".join(
+            {"%": "%%", "\\": "\\\\", '"': '\\"'}.get(c) or _c_escape(c) for c in word
+        )
+        words.append(escaped if _plain(word) else f'"{escaped}"')
+    return "ReadWritePaths=" + " ".join(words)
+
+
 def _c_escape(c: str) -> str:
     return c if c.isprintable() else "".join(f"\\x{b:02x}" for b in c.encode())
 
@@ -96,32 +128,97 @@ def target_path(kind: str) -> Path:
     return Path.home() / "Library" / "LaunchAgents" / LAUNCHD_PLIST
 
 
-def install(kind: str | None, dry_run: bool, env_file: Path | None) -> int:
-    kind = kind or ("launchd" if sys.platform == "darwin" else "systemd")
-    env = env_file.expanduser().absolute() if env_file else None
-    if env is not None and not env.is_file():
-        raise NotFound(f"--env-file {env}: no such file")
+def platform_kind(kind: str | None) -> str:
+    return kind or ("launchd" if sys.platform == "darwin" else "systemd")
+
+
+def default_env_file(given: Path | None) -> Path | None:
+    """The settings file the service reads: the one given, else ./.env if there is one."""
+    if given is not None:
+        return given.expanduser().absolute()
+    here = Path(".env").absolute()
+    return here if here.is_file() else None
+
+
+def writable_paths(env_file: Path | None) -> list[Path]:
+    """What the daemon writes, as the service's settings name it; the state directory and the
+    backup directory are made here (0700), since a sandboxed service cannot make them."""
+    from daemon.config.settings import SettingsError, load_settings
+    from stores.backup.writeback import configured_workspaces
+
+    try:
+        settings = load_settings(env_file, os.environ)
+    except SettingsError as exc:
+        raise BadSettings(str(exc)) from None
+    state = settings.state_dir.expanduser().absolute()
+    backups = (settings.backup.dir or state / "backups").expanduser().absolute()
+    home = settings.resolved_openclaw_state_dir()
+    paths = [state, backups, home, settings.resolved_socket_path().parent]
+    workspaces = configured_workspaces(settings.openclaw_source())
+    paths += [w.absolute() for w in workspaces.values() if not w.absolute().is_relative_to(home)]
+    return paths
+
+
+def install(kind: str, dry_run: bool, env_file: Path | None) -> int:
     log_dir = Path(platformdirs.user_log_dir("openclaw-infra", appauthor=False))
-    text = render(kind, infrad_path(), env, log_dir)
+    writable = writable_paths(env_file) if kind == "systemd" else []
+    text = render(kind, infrad_path(), env_file, log_dir, writable)
     target = target_path(kind)
     if dry_run:
         sys.stdout.write(text)
         print(f"\n# would be written to {target}", file=sys.stderr)
         return 0
     target.parent.mkdir(parents=True, exist_ok=True)
+    for path in writable[:2]:  # the state and backup directories
+        ensure_private_dir(path)
     if kind == "launchd":
         log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     atomic_write_text(target, text, mode=0o644)
     print(f"wrote {target}")
+    print(
+        f"it reads {env_file}"
+        if env_file
+        else "it reads no .env file (none here): pass --env-file to give it one"
+    )
     if kind == "systemd":
         print(
             "enable it:  systemctl --user daemon-reload && "
             "systemctl --user enable --now openclaw-infra"
         )
-        print(
-            "keep it running after logout:  loginctl enable-linger "
-            + shlex.quote(os.environ.get("USER", "$USER"))
-        )
+        print(f"keep it running after logout:  loginctl enable-linger {shlex.quote(user_name())}")
     else:
         print(f"load it:  launchctl bootstrap gui/{os.getuid()} {shlex.quote(str(target))}")
     return 0
+
+
+def uninstall(kind: str, dry_run: bool) -> int:
+    """Remove the service file and, for systemd, its enablement links (what ``disable`` would
+    remove: once the file is gone, ``systemctl disable`` cannot find them)."""
+    target = target_path(kind)
+    doomed = [target] if target.exists() else []
+    if kind == "systemd":
+        doomed += [
+            link
+            for link in target.parent.glob(f"*.wants/{SYSTEMD_UNIT}")
+            if link.is_symlink() or link.exists()
+        ]
+    if not doomed:
+        print(f"no service installed at {target}")
+        return 0
+    for path in doomed:
+        print(f"{'would remove' if dry_run else 'removed'} {path}")
+        if not dry_run:
+            path.unlink()
+    if kind == "systemd":
+        print("then:  systemctl --user stop openclaw-infra; systemctl --user daemon-reload")
+    else:
+        print(f"then:  launchctl bootout gui/{os.getuid()}/ai.openclaw.infra")
+    return 0
+
+
+def user_name() -> str:
+    """This user's login name, from the password database (``$USER`` may be unset or wrong)."""
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())

@@ -25,7 +25,7 @@ from daemon.bot.app import TelegramBot, open_bot
 from daemon.config.sections import JobSettings
 from daemon.config.settings import Settings
 from daemon.dashboard.server import Dashboard, open_dashboard
-from daemon.errors import Busy, Unavailable
+from daemon.errors import BadSettings, Busy, Unavailable
 from daemon.logs import get_logger
 from daemon.opening import (
     job_settings,
@@ -49,8 +49,10 @@ from jobs.base import (
     JobContext,
     JobSpec,
 )
+from jobs.checks import HealthStatus
 from jobs.health import overdue_jobs
 from jobs.llm import LLMClient
+from jobs.openclaw_check import openclaw_check
 from jobs.outbox import StoreOutbox
 from jobs.registry import JOBS
 from stores.atomic import ensure_private_dir
@@ -242,6 +244,7 @@ class Supervisor:
             )
             await self.watcher.start()
         self._tick_task = asyncio.create_task(self._tick(), name="supervisor-tick")
+        await self._warn_about_openclaw()
         self.notifier.ready(self._status_line())
         log.info(
             "daemon.ready",
@@ -249,6 +252,13 @@ class Supervisor:
             state_dir=str(self.state_dir),
             jobs=[n for n, s in jobs_settings.items() if s.enabled],
         )
+
+    async def _warn_about_openclaw(self) -> None:
+        """A home that is not there (a typo in OPENCLAW_STATE_DIR) is said at start-up, not
+        only by the next health check."""
+        found = await asyncio.to_thread(openclaw_check, self.job_context.openclaw, None)
+        if found is not None and found.status is not HealthStatus.OK:
+            log.warning("openclaw.not_ready", problem=found.detail)
 
     async def _api_call(self, method: str, params: dict[str, Any]) -> Any:
         """The bot's way in: the socket's own methods, so the two faces never disagree."""
@@ -383,7 +393,9 @@ class Supervisor:
             fresh = await asyncio.to_thread(self._reload_settings)
         except Exception as exc:
             log.error("daemon.reload_failed", error=str(exc))
-            raise Unavailable(f"settings not reloaded: {exc}") from None
+            raise BadSettings(
+                f"settings not reloaded, the daemon keeps its current ones: {exc}"
+            ) from None
         changes = self.scheduler.apply(self._job_settings_of(fresh))
         if fresh.model_dump(exclude={"jobs"}) != self.settings.model_dump(exclude={"jobs"}):
             log.warning("daemon.reload_partial", note="only job settings apply without a restart")

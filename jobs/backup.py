@@ -30,7 +30,9 @@ from stores.backup.crypto import Keys
 from stores.backup.repo import BackupDir
 from stores.backup.select import Workspace
 from stores.backup.verify import CopyReport, verify
+from stores.counts import count
 from stores.openclaw.home import discover
+from stores.runlog import RunTrigger
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -42,7 +44,13 @@ async def run(ctx: JobContext) -> JobResult:
     pause = ctx.memory.writes_paused if ctx.memory is not None else None
     created = await stoppable(
         lambda stop: create_backup(
-            config, sources, pause_writers=pause, now=ctx.clock(), meter=ctx.progress, stop=stop
+            config,
+            sources,
+            pause_writers=pause,
+            now=ctx.clock(),
+            meter=ctx.progress,
+            stop=stop,
+            manual=ctx.trigger is RunTrigger.MANUAL,
         )
     )
     stats = _stats(created)
@@ -59,7 +67,7 @@ async def run(ctx: JobContext) -> JobResult:
         else "memory store not open, no pause"
     )
     summary = (
-        f"{created.backup.name}: {len(created.manifest.files)} files,"
+        f"{created.backup.name}: {count(len(created.manifest.files), 'file')},"
         f" {_mib(created.manifest.total_bytes)} -> {_mib(created.archive_size)}, verified,"
         f" {pause_text}; {len(stats['pruned'])} pruned"
     )
@@ -73,7 +81,14 @@ async def drill(ctx: JobContext) -> JobResult:
     backup = await asyncio.to_thread(repo.get, None)
     report: CopyReport = await stoppable(
         lambda stop: verify(
-            repo, backup, keys, ctx.clock(), ctx.progress, prefix=".drill-", stop=stop
+            repo,
+            backup,
+            keys,
+            ctx.clock(),
+            ctx.progress,
+            prefix=".drill-",
+            stop=stop,
+            by="restore drill",
         )
     )
     if not report.ok:

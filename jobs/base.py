@@ -18,7 +18,7 @@ from stores.backup.config import BackupConfig
 from stores.childenv import child_environ
 from stores.openclaw.home import OpenClawSource
 from stores.retention import Retained
-from stores.runlog import JobState, RunLog
+from stores.runlog import JobState, RunLog, RunTrigger
 
 if TYPE_CHECKING:
     from jobs.checks import HealthCheck
@@ -152,6 +152,9 @@ class JobContext:
     #: Per run: what a manual trigger asked for (e.g. ``{"rebuild": True}``), and its progress.
     params: Mapping[str, Any] = field(default_factory=dict)
     progress: Progress = field(default_factory=Progress)
+    #: Per run: what started it. A run someone asked for (``manual``) may mean "up to now"
+    #: where the scheduled one means "the last whole period".
+    trigger: RunTrigger = RunTrigger.SCHEDULE
 
     def job_states(self) -> dict[str, JobState]:
         return self.run_log.states()

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 
 from jobs.base import JobContext, JobResult, ScheduledJobView
 from jobs.checks import HealthCheck, HealthReport, HealthStatus
+from jobs.openclaw_check import last_finished, openclaw_check
+from stores.counts import count
 from stores.runlog import JobState
 
 
@@ -72,12 +74,13 @@ def memory_check(ctx: JobContext) -> HealthCheck | None:
     waiting = ctx.memory.index.count_to_embed()
     detail = f"open ({ctx.memory.vectors.where})"
     if waiting:
-        detail += f"; {waiting} chunks waiting for vectors (searchable by keyword)"
+        detail += f"; {count(waiting, 'chunk')} waiting for vectors (searchable by keyword)"
     return HealthCheck("memory", HealthStatus.OK, detail)
 
 
 def _blocking_checks(ctx: JobContext, now: datetime) -> list[HealthCheck]:
-    checks = [c for c in [memory_check(ctx)] if c is not None]
+    ingest = last_finished(ctx.run_log.runs("ingest", 3))
+    checks = [c for c in [memory_check(ctx), openclaw_check(ctx.openclaw, ingest)] if c]
     for name, probe in ctx.write_probes.items():
         try:
             probe(now)

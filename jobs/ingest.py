@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 
 from jobs.base import JobContext, JobResult
+from stores.counts import count
 from stores.memory.chunking import (
     TURNS,
     affected_windows,
@@ -120,9 +121,12 @@ async def run(ctx: JobContext) -> JobResult:
             "ingest.problem", where=problem.where, kind=str(problem.kind), detail=problem.detail
         )
     _REPORTED.update((p.where, str(p.kind)) for p in fresh[:LOGGED_PROBLEMS])
-    summary = f"{report.turns} new turns, {report.chunks} chunks from {report.sources} sources"
+    summary = (
+        f"{count(report.turns, 'new turn')}, {count(report.chunks, 'chunk')}"
+        f" from {count(report.sources, 'source')}"
+    )
     if report.problems:
-        summary += f"; {len(report.problems)} problems"
+        summary += f"; {count(len(report.problems), 'problem')}"
     return JobResult(summary=summary, stats=report.to_dict())
 
 

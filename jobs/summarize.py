@@ -41,6 +41,7 @@ from stores.coordination.summary_notes import (
     roll_up,
     write_hour,
 )
+from stores.counts import count
 from stores.hours import HourWindow, windows_between
 from stores.memory.chunking import chunk_id
 from stores.memory.records import Chunk, TurnRow, Write
@@ -105,9 +106,11 @@ async def run(ctx: JobContext) -> JobResult:
     failed = job.report.failed_agents
     if failed:
         named = "; ".join(f"{agent}: {reason}" for agent, reason in failed.items())
-        raise RuntimeError(f"{len(failed)} of {len(home.agents)} agents not summarised: {named}")
+        raise RuntimeError(
+            f"{len(failed)} of {count(len(home.agents), 'agent')} not summarised: {named}"
+        )
     stats: dict[str, Any] = {**job.report.to_dict(), "llm": job.usage.to_stats()}
-    summary = f"{job.report.hours} hours summarised"
+    summary = f"{count(job.report.hours, 'hour')} summarised"
     if job.report.extractive_hours:
         summary += f" ({job.report.extractive_hours} extractive)"
     return JobResult(summary=summary, stats=stats)

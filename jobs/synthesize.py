@@ -1,7 +1,9 @@
 """The ``synthesize`` job: the week's mistakes as patterns, lessons and recommendations.
 
 Weekly (and whenever triggered): the transcripts are scanned for new mistakes, and the mistakes
-of the seven days before today (local midnight to midnight) are embedded with the memory
+of the week are embedded (on its schedule, the seven days before today, local midnight to
+midnight: last week; triggered by hand, the seven days up to now, so that a mistake just
+recorded is in it) with the memory
 store's embedder and clustered (``jobs.clusters``) across all agents, so that a mistake two
 agents both make is one pattern. Every agent with a mistake in the week gets a
 ``WeeklySynthesis``: the patterns it is part of, a lesson per pattern and a few concrete
@@ -43,10 +45,12 @@ from jobs.weekly_text import (
 from stores.coordination.digest_notes import write_digest
 from stores.coordination.mistake_scan import scan_new
 from stores.coordination.mistakes import MistakeEntry, MistakeStore
+from stores.counts import count
 from stores.memory.chunking import chunk_id
 from stores.memory.records import Chunk, Write
 from stores.memory.store import MemoryStore
 from stores.openclaw.home import Agent, OpenClawHome, discover
+from stores.runlog import RunTrigger
 
 log = structlog.get_logger(__name__)
 
@@ -108,7 +112,10 @@ async def run(ctx: JobContext) -> JobResult:
     stats: dict[str, Any] = {**report.to_dict(), "llm": job.usage.to_stats()}
     if not week:
         return JobResult(summary="no mistakes this week", stats=stats)
-    summary = f"{report.mistakes} mistakes, {report.patterns} patterns, {report.notes} notes"
+    summary = (
+        f"{count(report.mistakes, 'mistake')}, {count(report.patterns, 'pattern')},"
+        f" {count(report.notes, 'note')}"
+    )
     if report.extractive_notes:
         summary += f" ({report.extractive_notes} extractive)"
     return JobResult(summary=summary, stats=stats)
@@ -124,9 +131,15 @@ class Synthesize:
         self.home = home
         self.now = ctx.clock()
         self.day = self.now.astimezone(ctx.tz).date()
-        #: The week: the seven local days before today.
-        self.start = day_bounds(self.day - timedelta(days=7), ctx.tz)[0]
-        self.end = day_bounds(self.day, ctx.tz)[0]
+        if ctx.trigger is RunTrigger.MANUAL:
+            #: Asked for by hand: the seven days up to now, today's mistakes included.
+            self.start, self.end = self.now - timedelta(days=7), self.now
+            self.first_day, self.last_day = self.start.astimezone(ctx.tz).date(), self.day
+        else:
+            #: On its schedule (Mondays): the seven local days before today, last week.
+            self.start = day_bounds(self.day - timedelta(days=7), ctx.tz)[0]
+            self.end = day_bounds(self.day, ctx.tz)[0]
+            self.first_day, self.last_day = self.day - timedelta(days=7), self.day - timedelta(1)
         self.report = SynthesisReport()
         self.usage = LLMUsage()
         self.mode = Mode(ctx.prompting.get(SOURCE_JOB, Mode.THREE.value))
@@ -184,7 +197,7 @@ class Synthesize:
         self, agent: Agent, patterns: list[Pattern], feedback: list[FeedbackNote]
     ) -> WeeklySynthesis:
         limit = self.ctx.synthesis.max_recommendations
-        start, end = self.day - timedelta(days=7), self.day - timedelta(days=1)
+        start, end = self.first_day, self.last_day
         data = prompt_data(patterns, feedback, self.ctx.tz)
         task = TASK.format(agent=agent.name or agent.id, start=start, end=end, n=limit)
         written = await self._with_llm(SYSTEM.format(n=limit), task, data)

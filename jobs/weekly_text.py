@@ -20,6 +20,7 @@ from datetime import date, tzinfo
 from jobs.sync_digest import FeedbackNote
 from stores.coordination.feedback import Choice
 from stores.coordination.mistakes import MistakeEntry, clip
+from stores.counts import count
 
 #: Members of one pattern quoted to the model and in the note; the rest are counted.
 MAX_QUOTED = 8
@@ -85,7 +86,7 @@ def prompt_data(patterns: list[Pattern], feedback: list[FeedbackNote], tz: tzinf
     lines: list[str] = []
     for p in patterns:
         agents = ", ".join(f"{a} {n}" for a, n in p.by_agent().items())
-        lines.append(f"Pattern {p.number}: {p.count} mistakes ({agents})")
+        lines.append(f"Pattern {p.number}: {count(p.count, 'mistake')} ({agents})")
         for m in p.members[:MAX_QUOTED]:
             lines.append(f"- {_line(m, tz)}")
         if p.count > MAX_QUOTED:
@@ -118,7 +119,7 @@ def extractive(patterns: list[Pattern], limit: int) -> tuple[str, list[Advice]]:
     advice = [
         Advice(
             f"Recurring ({p.count}x): {clip(p.representative.text, 70)}",
-            f"{p.count} times this week ({_agents(p)}). For example: "
+            f"{count(p.count, 'time')} this week ({_agents(p)}). For example: "
             f'"{clip(p.representative.quote or p.representative.text, 240)}"'
             + (f" Lesson noted: {p.lessons()[0]}" if p.lessons() else ""),
         )

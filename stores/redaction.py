@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from stores.counts import count
+
 MASK = "[REDACTED]"
 
 _PATTERNS = [
@@ -34,7 +36,9 @@ class Redactor:
         self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
 
     def __repr__(self) -> str:
-        return f"Redactor({len(self._secrets)} secrets, {len(_PATTERNS)} patterns)"
+        return (
+            f"Redactor({count(len(self._secrets), 'secret')}, {count(len(_PATTERNS), 'pattern')})"
+        )
 
     def text(self, value: str) -> str:
         for secret in self._secrets:

@@ -16,7 +16,7 @@ from typing import Any
 from daemon.bot.app import TelegramBot
 from daemon.supervisor import Supervisor
 from tests.fake_telegram import TOKEN, Call, FakeTelegram
-from tests.support import settings_for
+from tests.support import openclaw_home, settings_for
 
 OWNER = 42
 STRANGER = 666
@@ -71,6 +71,7 @@ async def supervised(
     """A started Supervisor with a bot; by default, once the bot is connected. Settings are
     ``bot_env`` with ``env`` and ``more`` on top."""
     base_url = fake if isinstance(fake, str) else fake.base_url
+    openclaw_home(root)
     settings = settings_for(root, **bot_env(base_url, **{**(env or {}), **more}))
     async with Supervisor(settings, clock=clock or Clock()) as sup:
         if connect:

@@ -38,6 +38,15 @@ def base_environ(root: Path) -> dict[str, str]:
     }
 
 
+def openclaw_home(root: Path) -> Path:
+    """An OpenClaw home with one agent, as `openclaw onboard` leaves it, unless the test brought
+    its own: without one, health says (rightly) that nothing is read."""
+    home = root / "openclaw"
+    if not home.exists():
+        (home / "agents" / "main" / "sessions").mkdir(parents=True)
+    return home
+
+
 def wait_for(
     condition: Callable[[], Any], timeout: float = 20.0, interval: float = 0.02, what: str = ""
 ) -> Any:
@@ -70,6 +79,8 @@ class DaemonProcess:
 
     def start(self, wait: bool = True) -> DaemonProcess:
         (self.root / "home").mkdir(parents=True, exist_ok=True)
+        if Path(self.env["OPENCLAW_INFRA_OPENCLAW_STATE_DIR"]) == self.root / "openclaw":
+            openclaw_home(self.root)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=log, cwd=self.root)
         log.close()

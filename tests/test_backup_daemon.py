@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -258,6 +259,55 @@ def test_bad_backup_requests(
     assert daemon.error_of(method, params).code is code
 
 
+def test_restore_takes_the_running_daemons_directories(daemon: DaemonProcess) -> None:
+    """The shell's settings point at another state directory (no backups there): infractl
+    asks the daemon it speaks to where its backups are, and restores from those."""
+    if not daemon.call("backup.list")["backups"]:
+        daemon.call("trigger", {"job": "backup", "wait": True, "timeout": 120})
+    elsewhere = Path(tempfile.mkdtemp(prefix="oci-", dir="/tmp"))
+    target = elsewhere / "restored"
+    try:
+        env = {"OPENCLAW_INFRA_STATE_DIR": str(elsewhere / "state")}
+        done = ctl(
+            daemon.root,
+            "--socket",
+            str(daemon.socket),
+            "backup",
+            "restore",
+            "latest",
+            "--target",
+            str(target),
+            env=env,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "no daemon answered" not in done.stdout
+        assert (target / "state" / "memory.sqlite").exists()
+        where = daemon.call("backup.where")
+        assert where["backup_dir"] == str(daemon.root / "state" / "backups")
+        assert set(where) == {"state_dir", "backup_dir", "key_file", "encrypted", "workspaces"}
+    finally:
+        shutil.rmtree(elsewhere, ignore_errors=True)
+
+
+def test_backup_list_says_when_by_what_and_why_kept(daemon: DaemonProcess) -> None:
+    daemon.call("trigger", {"job": "backup", "wait": True, "timeout": 120})
+    done = ctl(daemon.root, "backup", "list")
+    assert done.returncode == 0, done.stderr
+    assert "KEPT BY" in done.stdout
+    assert re.search(r"yes, \d+s ago by backup", done.stdout), done.stdout
+    newest = daemon.call("backup.list")["backups"][0]
+    assert "newest verified" in newest["kept"]
+    assert newest["verified_by"] == "backup"
+
+
+def test_a_name_that_is_no_backup_name_is_said_so(daemon: DaemonProcess) -> None:
+    error = daemon.error_of("backup.verify", {"name": "nosuch"})
+    assert error.message == (
+        "backup.verify: name 'nosuch' is not a backup name like openclaw-infra-20260310T033000Z"
+        " (see `infractl backup list`)"
+    )
+
+
 # --- restore with the daemon stopped -------------------------------------------------------------
 
 
@@ -358,11 +408,11 @@ def test_kill_9_in_the_middle_of_a_backup(root: Path) -> None:
         assert sorted(p.name for p in backups.iterdir() if p.name.startswith(".")) == [".lock"]
         (abandoned,) = daemon.call("runs", {"job": "backup", "status": "abandoned"})["runs"]
         assert abandoned["run_id"] > first["run_id"]
-        # Retention, not the kill, takes the first one now: both fall in the same hour.
-        assert again["stats"]["pruned"] == [name]
-        assert [b["name"] for b in daemon.call("backup.list")["backups"]] == [
-            again["stats"]["name"]
-        ]
+        # Both were asked for by hand: the manual rule keeps them, though they share an hour.
+        assert again["stats"]["pruned"] == []
+        kept = {b["name"]: b["kept"] for b in daemon.call("backup.list")["backups"]}
+        assert list(kept) == [again["stats"]["name"], name]
+        assert kept[name] == ["manual 2 of 10"]
         assert daemon.stop() == 0
 
 

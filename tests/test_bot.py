@@ -65,7 +65,9 @@ async def test_refusals_and_usage_come_back_politely(root: Path, tg: FakeTelegra
     async with supervised(root, tg):
         assert (await command(tg, "/trigger nosuch")).text.startswith("⚠️ no job named 'nosuch'")
         assert (await command(tg, "/trigger")).text == "usage: /trigger <job> (see /jobs)"
-        assert (await command(tg, "/pause ../etc")).text.startswith("⚠️ pause: job must be")
+        assert (await command(tg, "/pause ../etc")).text.startswith(
+            "⚠️ pause: job '../etc' is not a job name"
+        )
         assert (await command(tg, "/search")).text == "usage: /search <words>"
         assert "/search <query>" in (await command(tg, "/help")).text
         assert "/refine" not in (await command(tg, "/help")).text, "no LLM configured"

@@ -34,6 +34,7 @@ HEAVY = frozenset(
         "numpy",
         "rich",
         "anthropic",
+        "shtab",
     }
 )
 

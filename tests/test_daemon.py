@@ -210,7 +210,7 @@ def test_sighup_reloads_the_job_table(root: Path) -> None:
         wait_for(lambda: daemon.events("daemon.reload_failed"), what="the refused reload")
         assert daemon.call("jobs")["jobs"][0]["schedule"] == "0 4 * * *"
         error = daemon.error_of("reload")
-        assert error.code is ErrorCode.UNAVAILABLE
+        assert error.code is ErrorCode.BAD_SETTINGS
         assert "OPENCLAW_INFRA_JOBS__HEALTH__SCHEDULE" in error.message
         assert daemon.stop() == 0
     finally:

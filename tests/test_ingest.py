@@ -628,7 +628,7 @@ async def test_the_job_reports_and_logs_its_problems(
     with capture_logs() as logs:
         result = await ingest.run(harness.context())
 
-    assert result.summary == "2 new turns, 2 chunks from 3 sources; 1 problems"
+    assert result.summary == "2 new turns, 2 chunks from 3 sources; 1 problem"
     assert result.stats["turns"] == 2
     assert [(e["event"], e["where"]) for e in logs if e["event"] == "ingest.problem"] == [
         ("ingest.problem", f"{path}:{len(live.entries) + 1}")

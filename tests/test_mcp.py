@@ -120,6 +120,27 @@ async def test_memory_get_reads_around_a_result(daemon: DaemonProcess) -> None:
     assert "> [" in _text(result)
 
 
+async def test_memory_get_reads_the_lines_of_a_note(daemon: DaemonProcess) -> None:
+    async with mcp_client(daemon.socket) as client:
+        found = await _call(client, "memory_search", query="Mira lives in Lisbon", kind=["note"])
+        assert found.structured_content is not None
+        source = found.structured_content["results"][0]["source"]
+        lines = await _call(
+            client,
+            "memory_get",
+            path=source["path"],
+            line_start=source["line_start"],
+            line_end=source["line_end"],
+            before=0,
+            after=0,
+        )
+    assert not lines.is_error, _text(lines)
+    assert lines.structured_content is not None
+    said = [line["text"] for line in lines.structured_content["lines"]]
+    assert any("Lisbon" in line for line in said)
+    assert _text(lines).startswith(source["path"])
+
+
 async def test_a_memory_added_by_an_agent_is_its_own_and_found(daemon: DaemonProcess) -> None:
     async with mcp_client(daemon.socket, "work") as client:
         added = await _call(

@@ -37,7 +37,7 @@ def test_refine_from_the_shell(root: Path, fake: FakeAnthropic) -> None:
         assert shown.returncode == 0, shown.stderr
         assert shown.stdout.endswith("On Tuesday.\n")
         assert "1. Too vague.\n   fix: Name the day." in shown.stdout
-        assert "three-pass, 1 problems found" in shown.stderr
+        assert "three-pass, 1 problem found" in shown.stderr
         listed = infractl("refine-history", "--json", env=env)
         assert listed.returncode == 0, listed.stderr
         (record,) = json.loads(listed.stdout)["results"]

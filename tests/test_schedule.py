@@ -6,7 +6,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from daemon.schedule import ScheduleKind, format_duration, parse_duration, parse_schedule
+from daemon.durations import format_duration, parse_duration
+from daemon.schedule import ScheduleKind, parse_schedule
 from daemon.scheduler import CatchupAction, plan_catchup
 
 BERLIN = ZoneInfo("Europe/Berlin")

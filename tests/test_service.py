@@ -32,6 +32,9 @@ INFRAD = Path(sys.executable).parent / "infrad"
 #: Keys naming other units: each must be one the user manager can see.
 DEPENDENCY_KEYS = ("After", "Before", "Wants", "Requires", "Requisite", "BindsTo", "WantedBy")
 
+#: launchd restarts any non-zero exit; a bad setting must exit 0 there (see the plist).
+LAUNCHD_ARGS = ["--settings-error-status", "0"]
+
 Unit = dict[str, dict[str, list[str]]]
 
 
@@ -58,8 +61,10 @@ def one(unit: Unit, section: str, key: str) -> str:
     return values[0]
 
 
-def render_unit(infrad: Path = INFRAD, env_file: Path | None = None) -> str:
-    return render("systemd", infrad, env_file, Path("/unused"))
+def render_unit(
+    infrad: Path = INFRAD, env_file: Path | None = None, home: Path | None = None
+) -> str:
+    return render("systemd", infrad, env_file, Path("/unused"), writable(home) if home else ())
 
 
 def render_plist(infrad: Path, env_file: Path | None, log_dir: Path) -> dict[str, Any]:
@@ -124,7 +129,18 @@ def clean_environ(home: Path) -> dict[str, str]:
         if not k.startswith(("XDG_", "OPENCLAW_")) and k != "NOTIFY_SOCKET"
     }
     env["HOME"] = str(home)
+    # A short socket path whatever the temporary HOME: install checks the settings.
+    env["XDG_RUNTIME_DIR"] = RUNTIME
     return env
+
+
+RUNTIME = f"/run/user/{os.getuid()}"
+
+
+def writable(home: Path) -> list[Path]:
+    """What a unit installed with ``clean_environ(home)`` and no settings may write."""
+    state = home / ".local" / "state" / "openclaw-infra"
+    return [state, state / "backups", home / ".openclaw", Path(RUNTIME, "openclaw-infra")]
 
 
 def infractl(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -298,7 +314,7 @@ def test_unit_depends_only_on_units_the_user_manager_has(tmp_path: Path) -> None
 def test_plist_loads_and_has_the_required_keys(tmp_path: Path) -> None:
     plist = render_plist(INFRAD, None, tmp_path / "logs")
     assert plist["Label"] == "ai.openclaw.infra"
-    assert plist["ProgramArguments"] == [str(INFRAD)]
+    assert plist["ProgramArguments"] == [str(INFRAD), *LAUNCHD_ARGS]
     assert Path(plist["ProgramArguments"][0]).is_absolute()
     assert plist["RunAtLoad"] is True
     assert plist["KeepAlive"] == {"SuccessfulExit": False}
@@ -312,6 +328,7 @@ def test_plist_keeps_awkward_paths_intact(tmp_path: Path) -> None:
     plist = render_plist(odd / "infrad", odd / "settings.env", odd / "logs")
     assert plist["ProgramArguments"] == [
         str(odd / "infrad"),
+        *LAUNCHD_ARGS,
         "--env-file",
         str(odd / "settings.env"),
     ]
@@ -336,7 +353,7 @@ def test_dry_run_prints_the_unit_and_writes_nothing(tmp_path: Path) -> None:
     unit = parse_unit(done.stdout)
     assert one(unit, "Service", "ExecStart") == str(INFRAD)
     assert Path(one(unit, "Service", "ExecStart")).is_absolute()
-    assert done.stdout == render_unit()
+    assert done.stdout == render_unit(home=home)
     target = home / ".config" / "systemd" / "user" / SYSTEMD_UNIT
     assert str(target) in done.stderr
     assert not home.exists()
@@ -355,7 +372,7 @@ def test_dry_run_prints_the_plist(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     plist = plistlib.loads(done.stdout.encode())
-    assert plist["ProgramArguments"] == [str(INFRAD)]
+    assert plist["ProgramArguments"] == [str(INFRAD), *LAUNCHD_ARGS]
     assert Path(plist["StandardOutPath"]).is_absolute()
     assert str(home / "Library" / "LaunchAgents" / LAUNCHD_PLIST) in done.stderr
     assert not home.exists()
@@ -374,7 +391,7 @@ def test_install_writes_the_unit_where_systemd_looks(
     done = infractl("service", "install", "--kind", "systemd", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     target = config / "systemd" / "user" / SYSTEMD_UNIT
-    assert target.read_text() == render_unit()
+    assert target.read_text() == render_unit(home=home)
     assert target.stat().st_mode & 0o777 == 0o644
     assert f"wrote {target}" in done.stdout
     assert "systemctl --user daemon-reload" in done.stdout
@@ -421,7 +438,7 @@ def test_install_writes_the_plist_where_launchd_looks(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     target = home / "Library" / "LaunchAgents" / LAUNCHD_PLIST
     plist = plistlib.loads(target.read_bytes())
-    assert plist["ProgramArguments"] == [str(INFRAD), "--env-file", str(env_file)]
+    assert plist["ProgramArguments"] == [str(INFRAD), *LAUNCHD_ARGS, "--env-file", str(env_file)]
     log_dir = Path(plist["StandardOutPath"]).parent
     assert log_dir.is_dir(), "launchd does not create the log directory itself"
     assert log_dir.is_relative_to(home)
@@ -435,7 +452,7 @@ def test_install_refuses_a_missing_env_file(tmp_path: Path) -> None:
     done = infractl(
         "service", "install", "--env-file", str(missing), env=clean_environ(home), cwd=tmp_path
     )
-    assert done.returncode == 19  # not_found
+    assert done.returncode == 2  # usage: the flag names a file that is not there
     assert done.stdout == ""
     assert len(done.stderr.splitlines()) == 1
     assert str(missing) in done.stderr

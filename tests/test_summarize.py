@@ -326,5 +326,5 @@ async def test_an_agent_that_cannot_be_written_fails_the_run_by_name(h: Harness)
         note.unlink()
     memory.rmdir()
     memory.write_text("not a directory")  # the agent's workspace is broken
-    with pytest.raises(RuntimeError, match=r"^1 of 1 agents not summarised: main: "):
+    with pytest.raises(RuntimeError, match=r"^1 of 1 agent not summarised: main: "):
         await run(_ctx(h, datetime(2026, 3, 10, 12, 2, tzinfo=UTC)))

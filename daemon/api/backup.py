@@ -11,13 +11,14 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from daemon.api.host import Daemon
-from daemon.errors import Busy, Forbidden, NotConfigured, NotFound
+from daemon.errors import Busy, Forbidden, JobFailed, NotConfigured, NotFound
 from jobs.base import Progress
 from stores.backup.config import BackupConfig
 from stores.backup.crypto import Keys
-from stores.backup.errors import BackupBusy, BackupNotFound, KeyProblem
+from stores.backup.errors import BackupBusy, BackupNotFound, DiskFull, KeyProblem
 from stores.backup.repo import BackupDir
 from stores.backup.verify import verify
+from stores.backup.writeback import configured_workspaces
 
 NAME = r"^openclaw-infra-\d{8}T\d{6}Z(-\d{1,3})?$"
 #: A prune waits this long for a backup being written to finish, then says so.
@@ -46,6 +47,7 @@ class BackupMethods:
             "backup.list": (_Params, self.backups),
             "backup.verify": (VerifyParams, self.verify),
             "backup.prune": (PruneParams, self.prune),
+            "backup.where": (_Params, self.where),
         }
 
     @property
@@ -56,12 +58,36 @@ class BackupMethods:
         return config
 
     async def backups(self, _: _Params) -> dict[str, Any]:
+        """Each backup with when and by what it was last verified, and why retention keeps it
+        (empty: the next prune removes it)."""
         config = self.config
-        backups = await _call(BackupDir(config.dir).backups)
+        repo = BackupDir(config.dir)
+        now = self.daemon.clock()
+        backups, decided = await _call(lambda: (repo.backups(), repo.plan(config.retention, now)))
         return {
             "dir": str(config.dir),
             "retention": asdict(config.retention),
-            "backups": [b.to_dict() for b in backups],
+            "backups": [
+                {**b.to_dict(), "kept": list(decided.keep.get(b.name, ()))} for b in backups
+            ],
+        }
+
+    async def where(self, _: _Params) -> dict[str, Any]:
+        """Where this daemon keeps its state and backups and where the agents' workspaces are:
+        what ``infractl backup restore`` needs to restore what this daemon backed up. Paths
+        only; no key or passphrase ever leaves the daemon."""
+        config = self.config
+        source = self.daemon.job_context.openclaw
+        workspaces: dict[str, str] = {}
+        if source is not None:
+            found = await _call(lambda: configured_workspaces(source))
+            workspaces = {agent: str(path) for agent, path in found.items()}
+        return {
+            "state_dir": str(self.daemon.job_context.state_dir),
+            "backup_dir": str(config.dir),
+            "key_file": str(config.key_file) if config.key_file else None,
+            "encrypted": bool(config.passphrase or config.key_file),
+            "workspaces": workspaces,
         }
 
     async def verify(self, params: VerifyParams) -> dict[str, Any]:
@@ -69,7 +95,9 @@ class BackupMethods:
         repo = BackupDir(config.dir)
         keys = Keys(config.passphrase, config.key_file)
         backup = await _call(repo.get, params.name)
-        report = await _call(lambda: verify(repo, backup, keys, self.daemon.clock(), Progress()))
+        report = await _call(
+            lambda: verify(repo, backup, keys, self.daemon.clock(), Progress(), by="verify")
+        )
         return report.to_dict()
 
     async def prune(self, params: PruneParams) -> dict[str, Any]:
@@ -98,3 +126,5 @@ async def _call(func: Callable[..., T], *args: Any) -> T:
         raise Forbidden(str(exc)) from None
     except BackupBusy as exc:
         raise Busy(str(exc)) from None
+    except DiskFull as exc:
+        raise JobFailed(str(exc)) from None

@@ -15,19 +15,23 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from daemon import __version__
+from daemon.api.backup import NAME as BACKUP_NAME
 from daemon.api.backup import BackupMethods
-from daemon.api.feedback import FeedbackMethods
+from daemon.api.feedback import RECOMMENDATION_ID, FeedbackMethods
 from daemon.api.health import HealthMethods
 from daemon.api.host import Daemon
 from daemon.api.llm import LLMMethods
-from daemon.api.memory import MemoryMethods
+from daemon.api.memory import AGENT_ID, MemoryMethods
 from daemon.api.sync import SyncMethods
-from daemon.errors import BadRequest, JobFailed, NotFound, Timeout, UnknownMethod
+from daemon.durations import format_duration
+from daemon.errors import BadRequest, Busy, JobFailed, NotFound, Timeout, UnknownMethod
+from daemon.logs import get_logger
 from daemon.protocol import VERSION
-from daemon.schedule import format_duration
 from jobs import health
 from stores.openclaw.home import discover
 from stores.runlog import RunStatus
+
+log = get_logger(__name__)
 
 JOB_NAME = r"^[a-z][a-z0-9_-]{0,31}$"
 #: The largest integer SQLite stores; a bigger id could only fail on the way to the database.
@@ -162,6 +166,7 @@ class DaemonAPI:
             "status": stats.get("status"),
             "checked_at": stats.get("checked_at"),
             "run_id": runs[0].run_id,
+            "problems": [c for c in stats.get("checks") or [] if c.get("status") != "ok"],
         }
 
     async def jobs(self, _: NoParams) -> dict[str, Any]:
@@ -194,7 +199,21 @@ class DaemonAPI:
         return {"jobs": rows}
 
     async def trigger(self, params: TriggerParams) -> dict[str, Any]:
-        entry = await self.daemon.scheduler.trigger(params.job)
+        """With ``wait``, a run already under way (ingest's at start-up, a scheduled backup)
+        is waited for and reported instead of refused: it is the run asked for."""
+        joined = False
+        try:
+            entry = await self.daemon.scheduler.trigger(params.job)
+        except Busy as exc:
+            going = self.daemon.runner.running().get(params.job)
+            if going is None or not params.wait:
+                raise Busy(
+                    f"{exc.message}; `infractl trigger {params.job} --wait` waits for it and"
+                    f" reports its result, `infractl runs --job {params.job}` shows it",
+                    data={"run_id": going.run_id} if going else None,
+                ) from None
+            entry, joined = going, True
+            log.info("trigger.joined", job=params.job, run_id=going.run_id)
         if not params.wait:
             return {"run_id": entry.run_id, "job": entry.job, "status": RunStatus.RUNNING.value}
         try:
@@ -211,7 +230,7 @@ class DaemonAPI:
                 f"{params.job} run {run.run_id} {run.status.value}: {run.error_message}",
                 data={"run": run.to_dict()},
             )
-        return run.to_dict()
+        return {**run.to_dict(), "joined": joined}
 
     async def pause(self, params: OptionalJobParams) -> dict[str, Any]:
         return {"paused": await self.daemon.scheduler.pause(params.job)}
@@ -272,7 +291,8 @@ def _first_problem(method: str, exc: ValidationError) -> str:
     if error["type"] == "extra_forbidden":
         return f"{method}: unknown parameter {where!r}"
     if error["type"] == "string_pattern_mismatch":
-        return f"{method}: {where} must be a job name (lower-case letters, digits, '-', '_')"
+        wanted = PATTERN_WORDS.get(str((error.get("ctx") or {}).get("pattern")))
+        return f"{method}: {where} {_given(error)}is not {wanted or 'in the form expected'}"
     message = str(error["msg"]).removeprefix("Value error, ")  # our own validators' words
     return f"{method}: {where}: {message}"
 
@@ -293,6 +313,22 @@ def _lone_surrogate(params: dict[str, Any]) -> str | None:
         elif isinstance(value, list):
             stack.extend((f"{where}[{n}]", item) for n, item in enumerate(value))
     return None
+
+
+def _given(error: Any) -> str:
+    value = error.get("input")
+    return f"{value!r} " if isinstance(value, str) and len(value) <= 80 else ""
+
+
+#: What each ``pattern=`` of the socket's parameters stands for, said the same way the
+#: ``infractl`` flags say it. A pattern without words here is a gap ``tests/test_api_words.py``
+#: finds.
+PATTERN_WORDS: dict[str, str] = {
+    JOB_NAME: "a job name (see `infractl jobs`)",
+    BACKUP_NAME: "a backup name like openclaw-infra-20260310T033000Z (see `infractl backup list`)",
+    AGENT_ID: "an agent id (lower-case letters, digits, '-', '_')",
+    RECOMMENDATION_ID: "a recommendation id (see `infractl feedback list`)",
+}
 
 
 def _iso(value: datetime | None) -> str | None:

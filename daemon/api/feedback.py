@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from daemon.api.host import Daemon
 from stores.coordination.feedback import Choice, FeedbackStore, RecommendationState
 
+RECOMMENDATION_ID = r"^[a-z0-9][a-z0-9_-]{0,23}$"
+
 
 class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -25,7 +27,7 @@ class ListParams(_Params):
 
 
 class AnswerParams(_Params):
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,23}$")
+    id: str = Field(pattern=RECOMMENDATION_ID)
     round: int = Field(ge=1, le=1_000_000)
     choice: Choice
     #: Telegram's user ids fit in 52 bits.

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from daemon.api.host import Daemon
 from daemon.api.moments import parse_moment
+from daemon.durations import format_duration
 from daemon.errors import NotConfigured, Unavailable
-from daemon.schedule import format_duration
 
 
 class _Params(BaseModel):

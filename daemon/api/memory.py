@@ -26,7 +26,7 @@ from pydantic import (
 
 from daemon.api.host import Daemon
 from daemon.api.moments import parse_moment, parse_span
-from daemon.errors import BadRequest, Forbidden, NotConfigured, NotFound
+from daemon.errors import BadRequest, Busy, Forbidden, NotConfigured, NotFound
 from jobs.ingest import PROBLEMS_KEY
 from stores.memory.records import Chunk, ChunkFilter, SearchQuery, TurnRow, Write
 from stores.memory.results import approx_tokens
@@ -35,6 +35,8 @@ from stores.openclaw.home import OpenClawSource, discover
 from stores.runlog import RunTrigger
 
 AGENT_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+#: How many ingest runs a reindex waits out before it says the daemon is too busy.
+REBUILD_ATTEMPTS = 5
 KINDS = ("turns", "summary", "note", "manual", "hourly", "sync", "weekly")
 #: A note is read up to this size, and ``memory.get`` returns at most this many of its lines.
 MAX_NOTE_BYTES = 4 * 1024 * 1024
@@ -101,6 +103,7 @@ class ForgetParams(_Params):
     agent: str | None = Field(None, pattern=AGENT_ID)
     session: str | None = Field(None, min_length=1, max_length=200)
     path: str | None = Field(None, min_length=1, max_length=4096)
+    dry_run: bool = Field(False, description="count what would go, remove nothing")
 
     @model_validator(mode="after")
     def _one_target(self) -> ForgetParams:
@@ -168,6 +171,14 @@ class MemoryMethods:
     async def search(self, params: SearchParams) -> dict[str, Any]:
         zone = self.daemon.settings.zone
         now = self.daemon.clock()
+        since = _timestamp(params.since, "since", zone, now)
+        until = _timestamp(params.until, "until", zone, now)
+        if since is not None and until is not None and since > until:
+            raise BadRequest(
+                f"memory.search: since {params.since} is after until {params.until}:"
+                " nothing can match"
+            )
+        await self._known(params.agent)
         query = SearchQuery(
             text=params.query,
             k=params.k,
@@ -175,8 +186,8 @@ class MemoryMethods:
                 agents=tuple(params.agent),
                 session_id=params.session,
                 kinds=tuple(params.kind),
-                since=_timestamp(params.since, "since", zone, now),
-                until=_timestamp(params.until, "until", zone, now),
+                since=since,
+                until=until,
                 speaker=params.speaker,
                 role=params.role,
             ),
@@ -214,8 +225,12 @@ class MemoryMethods:
         store = self.store
         if params.id is not None:
             ids = [params.id]
+            if params.dry_run:
+                ids = list(await asyncio.to_thread(store.index.chunks, ids))
         else:
             ids = await asyncio.to_thread(_ids_of, store, params)
+        if params.dry_run:
+            return {"removed": len(ids), "dry_run": True}
         removed = await asyncio.to_thread(store.forget, ids)
         return {"removed": removed}
 
@@ -226,13 +241,13 @@ class MemoryMethods:
         return {**stats.model_dump(mode="json"), "problems": json.loads(problems or "[]")}
 
     async def reindex(self, params: ReindexParams) -> dict[str, Any]:
+        if params.agent is not None:
+            await self._known([params.agent])
         if self.daemon.memory is None:
             # Perhaps refused for another embedder: reindexing is the consent to start over.
             await self.daemon.reopen_memory(new_embedder=True)
         self.store  # noqa: B018 - refuses at once when there is still no store to rebuild
-        entry = await self.daemon.runner.start(
-            "ingest", RunTrigger.MANUAL, params={"rebuild": True, "agent": params.agent}
-        )
+        entry = await self._start_rebuild(params.agent)
         return {"run_id": entry.run_id, "job": "ingest"}
 
     async def get(self, params: GetParams) -> dict[str, Any]:
@@ -285,6 +300,42 @@ class MemoryMethods:
             "line_end": min(end, len(lines)),
             "lines": [{"number": n, "text": lines[n - 1]} for n in range(first, last + 1)],
         }
+
+    async def _start_rebuild(self, agent: str | None) -> Any:
+        """An ingest under way (the one at start-up, one the watcher started) is let finish,
+        then the rebuild starts: asking for a reindex is never refused for being early."""
+        runner = self.daemon.runner
+        for _ in range(REBUILD_ATTEMPTS):
+            going = runner.running().get("ingest")
+            if going is not None:
+                await asyncio.shield(going.task)
+            try:
+                return await runner.start(
+                    "ingest", RunTrigger.MANUAL, params={"rebuild": True, "agent": agent}
+                )
+            except Busy:
+                continue  # another ingest slipped in between: wait for that one too
+        raise Busy("ingest keeps being started; try `infractl memory reindex` again")
+
+    async def _known(self, agents: list[str]) -> None:
+        """An agent OpenClaw does not know, nor the memory store, is a typo: say so."""
+        if not agents:
+            return
+        known = set(await asyncio.to_thread(self._openclaw_agents))
+        missing = [a for a in agents if a not in known]
+        if missing and self.daemon.memory is not None:
+            stored = await asyncio.to_thread(lambda: self.store.index.stats()["by_agent"])
+            missing = [a for a in missing if a not in stored]
+        if missing:
+            knows = ", ".join(sorted(known)) or "none"
+            raise BadRequest(f"no agent {', '.join(missing)}; OpenClaw knows {knows}")
+
+    def _openclaw_agents(self) -> list[str]:
+        source = self.daemon.job_context.openclaw
+        if source is None:
+            return []
+        home = discover(source)
+        return [a.id for a in home.agents]
 
 
 def _stretch(store: MemoryStore, params: GetParams) -> list[TurnRow] | None:

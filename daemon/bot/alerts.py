@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 
 from daemon.logs import get_logger
 from jobs.base import Clock
+from stores.counts import count
 from stores.runlog import FAILURES, JobRun, JobState, RunLog, RunStatus
 
 log = get_logger(__name__)
@@ -124,10 +125,10 @@ class Alerts:
         key = f"job:{run.job}"
         if run.status in FAILURES:
             state = states.get(run.job)
-            count = state.consecutive_failures if state else 1
-            if count >= self.policy.failures_in_a_row:
+            failed = state.consecutive_failures if state else 1
+            if failed >= self.policy.failures_in_a_row:
                 error = f": {run.error_message}" if run.error_message else ""
-                times = f" {count} times in a row" if count > 1 else ""
+                times = f" {count(failed, 'time')} in a row" if failed > 1 else ""
                 await self._raise(key, f"❌ {run.job} failed{times}{error}")
         elif run.status is RunStatus.MISSED:
             when = run.scheduled_for.isoformat(timespec="minutes") if run.scheduled_for else "?"

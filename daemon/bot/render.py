@@ -11,6 +11,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from daemon.bot.text import clip, esc, text_blocks
+from stores.counts import count
 
 SNIPPET = 220
 NOTE = 80
@@ -99,7 +100,9 @@ def jobs(d: dict[str, Any], now: datetime) -> list[str]:
         )
         last = j["last_status"] or "-"
         fails = (
-            f", {j['consecutive_failures']} failures in a row" if j["consecutive_failures"] else ""
+            f", {count(j['consecutive_failures'], 'failure')} in a row"
+            if j["consecutive_failures"]
+            else ""
         )
         blocks.append(
             f"<b>{esc(j['name'])}</b> {esc(state)} · {esc(j['schedule'])}\n"
@@ -150,7 +153,7 @@ def search(d: dict[str, Any], zone: tzinfo) -> list[str]:
 
 def refined(d: dict[str, Any]) -> list[str]:
     critique = d.get("critique")
-    found = f", {len(critique['problems'])} problems found" if critique is not None else ""
+    found = f", {count(len(critique['problems']), 'problem')} found" if critique is not None else ""
     return [*text_blocks(d["final"]), f"<i>{esc(d['mode'])}{found}</i>"]
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from daemon.cli.common import call, emit
+from daemon.cli.common import call, command, emit, group
 from daemon.errors import BadRequest, NotConfigured, Unavailable
 from daemon.paths import client_socket_path
 
@@ -28,30 +28,44 @@ OPENCLAW_TIMEOUT = 60.0
 
 
 def add_commands(sub: Any, out: argparse.ArgumentParser) -> None:
-    p = sub.add_parser(
+    p = command(
+        sub,
         "mcp",
-        help="serve the memory to an agent as MCP tools, over stdio",
-        description="Serve the memory, signals and mistakes as MCP tools over stdin/stdout, for"
-        " one agent (what `openclaw connect` registers with OpenClaw). Example: infractl mcp"
-        " --agent main",
+        cmd_mcp,
+        "serve the memory to one agent as MCP tools over stdin/stdout (what `infractl"
+        " openclaw connect` registers with OpenClaw)",
+        "infractl mcp --agent main",
+        parents=[],
     )
     p.add_argument("--agent", help="the agent this server is for (its id in OpenClaw)")
-    p.set_defaults(handler=cmd_mcp)
-
-    openclaw = sub.add_parser(
+    openclaw = group(
+        sub,
         "openclaw",
-        help="give OpenClaw's agents the memory (MCP)",
-        description="Register"
-        " `infractl mcp` with OpenClaw for each agent, remove it, or say whether OpenClaw"
-        " knows it.",
-    ).add_subparsers(metavar="ACTION")
-    for name, handler, text in (
-        ("connect", cmd_connect, "register the memory server with OpenClaw, one per agent"),
-        ("disconnect", cmd_disconnect, "remove what connect registered"),
-        ("status", cmd_status, "whether OpenClaw knows the servers (and, with --probe, runs them)"),
-    ):
-        p = openclaw.add_parser(name, parents=[out], help=text, description=text)
-        p.set_defaults(handler=handler)
+        "give OpenClaw's agents the memory, as MCP tools",
+        ("infractl openclaw connect --dry-run", "infractl openclaw status --probe"),
+    )
+    actions: list[tuple[str, Handler, str, tuple[str, ...]]] = [
+        (
+            "connect",
+            cmd_connect,
+            "register the memory server with OpenClaw, one per agent",
+            ("infractl openclaw connect --dry-run", "infractl openclaw connect --agent main"),
+        ),
+        (
+            "disconnect",
+            cmd_disconnect,
+            "remove what connect registered",
+            ("infractl openclaw disconnect",),
+        ),
+        (
+            "status",
+            cmd_status,
+            "whether OpenClaw knows the servers (and, with --probe, runs them)",
+            ("infractl openclaw status --probe",),
+        ),
+    ]
+    for name, handler, text, example in actions:
+        p = command(openclaw, name, handler, text, example, parents=[out])
         p.add_argument(
             "--agent", action="append", metavar="ID", help="this agent only (repeat); default: all"
         )

@@ -10,18 +10,23 @@ import argparse
 import sys
 from typing import Any
 
-from daemon.cli.common import call, emit
+from daemon.cli.common import call, command, emit
 
 
 def add_commands(sub: Any, out: argparse.ArgumentParser) -> None:
-    help = "open the local dashboard in the browser"
-    p = sub.add_parser("dashboard", parents=[out], help=help, description=help)
+    p = command(
+        sub,
+        "dashboard",
+        cmd_dashboard,
+        "open the local dashboard in the browser",
+        ("infractl dashboard", "infractl dashboard --print-url"),
+        parents=[out],
+    )
     p.add_argument(
         "--print-url",
         action="store_true",
         help="print the link (with its access token) instead of opening a browser",
     )
-    p.set_defaults(handler=cmd_dashboard)
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:

@@ -3,28 +3,41 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import Any
 
-from daemon.cli.common import call, clip, emit, table, when
+from daemon.cli import args as check
+from daemon.cli.common import call, clip, command, emit, group, table, when
 
 STATES = ("pending", "sent", "answered", "snoozed", "archived")
 
 
 def add_commands(sub: Any, out: argparse.ArgumentParser) -> None:
-    feedback = sub.add_parser(
-        "feedback", help="recommendations sent and the answers to them"
-    ).add_subparsers(metavar="ACTION")
-
-    def action(name: str, handler: Callable[[argparse.Namespace], int], help: str) -> Any:
-        p = feedback.add_parser(name, parents=[out], help=help, description=help)
-        p.set_defaults(handler=handler)
-        return p
-
-    p = action("list", cmd_list, "recommendations, newest first, with the answer if any")
+    feedback = group(
+        sub,
+        "feedback",
+        "recommendations sent and the answers to them",
+        "infractl feedback stats",
+    )
+    p = command(
+        feedback,
+        "list",
+        cmd_list,
+        "recommendations, newest first, with the answer if any",
+        ("infractl feedback list --state answered", "infractl feedback list -n 10 --json"),
+        parents=[out],
+    )
     p.add_argument("--state", choices=STATES, help="only those in this state")
-    p.add_argument("-n", "--limit", type=int, default=50)
-    action("stats", cmd_stats, "how many were sent, answered, and how")
+    p.add_argument(
+        "-n", "--limit", type=check.bounded(1, 1000), default=50, help="at most this many (1-1000)"
+    )
+    command(
+        feedback,
+        "stats",
+        cmd_stats,
+        "how many were sent, answered, and how",
+        "infractl feedback stats",
+        parents=[out],
+    )
 
 
 def cmd_list(args: argparse.Namespace) -> int:

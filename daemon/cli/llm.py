@@ -6,39 +6,59 @@ The answer goes to stdout alone, so that it can be piped; what it cost goes to s
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Callable
 from typing import Any
 
-from daemon.cli.common import call, clip, emit, ms, table, when
+from daemon.cli import args as check
+from daemon.cli.common import call, clip, command, count, emit, ms, note, table, when
 
 #: Three passes, each a request the SDK may retry: minutes, not the 30 s other commands get.
 REFINE_TIMEOUT = 900.0
 
 
 def add_commands(sub: Any, out: argparse.ArgumentParser) -> None:
-    def command(name: str, handler: Callable[[argparse.Namespace], int], help: str) -> Any:
-        p = sub.add_parser(name, parents=[out], help=help, description=help)
-        p.set_defaults(handler=handler)
-        return p
-
-    p = command("refine", cmd_refine, "answer a prompt by draft, critique and refine")
-    p.add_argument("prompt")
-    p.add_argument("--system", default="", help="standing instructions (system prompt)")
+    p = command(
+        sub,
+        "refine",
+        cmd_refine,
+        "answer a prompt by draft, critique and refine",
+        'infractl refine "Write a two-line status update on the garden" --show-passes',
+        parents=[out],
+    )
+    p.add_argument("prompt", type=check.text(20_000, "prompt"), help="what to answer")
+    p.add_argument(
+        "--system",
+        type=check.text(20_000, "system prompt"),
+        help="standing instructions",
+    )
     p.add_argument("--single-pass", action="store_true", help="only the draft")
     p.add_argument(
         "--show-passes", action="store_true", help="print every pass, not only the answer"
     )
-    p.add_argument("--timeout", type=float, default=REFINE_TIMEOUT, help="give up after SECONDS")
-    p = command("refine-history", cmd_refine_history, "past refine and summary results")
-    p.add_argument("-n", "--limit", type=int, default=20)
+    p.add_argument(
+        "--timeout",
+        type=check.seconds,
+        default=REFINE_TIMEOUT,
+        metavar="SECONDS",
+        help=f"give up waiting after this long (default {REFINE_TIMEOUT:.0f})",
+    )
+    p = command(
+        sub,
+        "refine-history",
+        cmd_refine_history,
+        "past refine and summary results",
+        "infractl refine-history -n 5 --purpose refine",
+        parents=[out],
+    )
+    p.add_argument(
+        "-n", "--limit", type=check.bounded(1, 500), default=20, help="at most this many (1-500)"
+    )
     p.add_argument("--purpose", help="only these (refine, summarize, ...)")
 
 
 def cmd_refine(args: argparse.Namespace) -> int:
     params = {
         "prompt": args.prompt,
-        "system": args.system,
+        "system": args.system or "",
         "mode": "single-pass" if args.single_pass else "three-pass",
     }
     data = call(args, "refine", params, timeout=args.timeout)
@@ -47,7 +67,7 @@ def cmd_refine(args: argparse.Namespace) -> int:
         if args.show_passes:
             _passes(d)
         print(d["final"])
-        print(_cost_line(d), file=sys.stderr)
+        note(args, _cost_line(d))
 
     emit(args, data, render)
     return 0
@@ -80,7 +100,7 @@ def _stats(stats: dict[str, Any]) -> str:
 def _cost_line(d: dict[str, Any]) -> str:
     usage = d["usage"]
     critique = d.get("critique")
-    found = f", {len(critique['problems'])} problems found" if critique is not None else ""
+    found = f", {count(len(critique['problems']), 'problem')} found" if critique is not None else ""
     return (
         f"{d['mode']}{found}; {usage['input_tokens']} in / {usage['output_tokens']} out tokens,"
         f" ${usage['cost_usd']:.4f}, {ms(d['latency_ms'])} (history #{d['history_id']})"

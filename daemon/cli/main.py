@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from argparse import SUPPRESS
 from pathlib import Path
 from typing import Any
 
 from daemon import __version__
 from daemon.cli import agents as cli_agents
+from daemon.cli import args as check
 from daemon.cli import backup as cli_backup
 from daemon.cli import dashboard as cli_dashboard
 from daemon.cli import feedback as cli_feedback
 from daemon.cli import llm as cli_llm
 from daemon.cli import memory as cli_memory
+from daemon.cli import setup as cli_setup
 from daemon.cli import sync as cli_sync
-from daemon.cli.common import call, clip, emit, ms, span, table, when
+from daemon.cli.args import Parser, UsageError
+from daemon.cli.common import call, clip, command, count, emit, examples, ms, span, table, when
 from daemon.errors import ErrorCode, InfraError
 
 HEALTH_EXIT = {"ok": 0, "degraded": 4, "failed": 5}
@@ -35,9 +38,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
+        if args.env_file is not None and not args.env_file.is_file():
+            raise UsageError(f"--env-file {args.env_file}: no such file")
         return int(args.handler(args))
+    except UsageError as exc:
+        print(f"infractl: {exc}", file=sys.stderr)
+        return 2
     except InfraError as exc:
         print(f"infractl: {exc.message}", file=sys.stderr)
+        if args.verbose:
+            print(f"infractl: error {exc.code.value}, exit {exc.exit_status}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         return 130
@@ -46,39 +56,25 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="infractl", description="control the openclaw-infra daemon"
+    parser = Parser(
+        prog="infractl",
+        description="control the openclaw-infra daemon",
+        epilog="exit statuses: `infractl help exit-codes`, or README.md, section Exit statuses\n\n"
+        + examples("infractl status", 'infractl memory search "dentist" -k 5'),
     )
     parser.add_argument("--version", action="version", version=f"infractl {__version__}")
     parser.add_argument("--socket", help="the daemon's socket (default: from settings)")
-    parser.add_argument("--env-file", type=Path, help="settings file to find the socket in")
+    parser.add_argument(
+        "--env-file", type=Path, help="settings file to find the daemon in (default: ./.env)"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     out = argparse.ArgumentParser(add_help=False)
     out.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    out.add_argument("-q", "--quiet", action="store_true", default=SUPPRESS, help=QUIET_HELP)
+    out.add_argument("-v", "--verbose", action="store_true", default=SUPPRESS, help=VERBOSE_HELP)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
-
-    def command(name: str, handler: Callable[[argparse.Namespace], int], help: str) -> Any:
-        p = sub.add_parser(name, parents=[out], help=help, description=help)
-        p.set_defaults(handler=handler)
-        return p
-
-    command("status", cmd_status, "what the daemon is doing")
-    command("jobs", cmd_jobs, "the job table: schedules, next and last runs")
-    p = command("trigger", cmd_trigger, "run a job now")
-    p.add_argument("job")
-    p.add_argument("--wait", action="store_true", help="wait for the run to finish")
-    p.add_argument("--timeout", type=float, help="with --wait: give up waiting after SECONDS")
-    for name, handler in (("pause", cmd_pause), ("resume", cmd_resume)):
-        p = command(name, handler, f"{name} a job's schedule, or all with --all")
-        target = p.add_mutually_exclusive_group(required=True)
-        target.add_argument("job", nargs="?")
-        target.add_argument("--all", action="store_true")
-    p = command("runs", cmd_runs, "run history, newest first")
-    p.add_argument("--job")
-    p.add_argument("-n", "--limit", type=int, default=20)
-    p.add_argument("--status", help="only runs with this status (failed, missed, ...)")
-    command("health", cmd_health, "component checks, run now")
-    command("version", cmd_version, "versions of infractl and of the daemon")
-    command("reload", cmd_reload, "re-read settings and apply the job table (like SIGHUP)")
+    _daemon_commands(sub, [out])
     cli_memory.add_commands(sub, out)
     cli_backup.add_commands(sub, out)
     cli_llm.add_commands(sub, out)
@@ -86,24 +82,93 @@ def build_parser() -> argparse.ArgumentParser:
     cli_sync.add_commands(sub, out)
     cli_dashboard.add_commands(sub, out)
     cli_agents.add_commands(sub, out)
-    config = sub.add_parser("config", help="settings").add_subparsers(metavar="ACTION")
-    config.add_parser("example", help="print a complete .env.example").set_defaults(
-        handler=cmd_config_example
-    )
-    service = sub.add_parser("service", help="run as a systemd or launchd service")
-    p = service.add_subparsers(metavar="ACTION").add_parser(
-        "install", help="write the service file for this install"
-    )
-    p.add_argument("--dry-run", action="store_true", help="print it instead of writing it")
-    p.add_argument("--kind", choices=["systemd", "launchd"], help="default: this platform's")
-    p.add_argument(
-        "--env-file",
-        dest="service_env_file",
-        type=Path,
-        help="settings file the service should read",
-    )
-    p.set_defaults(handler=cmd_service_install)
+    cli_setup.add_commands(sub, out, parser)
     return parser
+
+
+QUIET_HELP = "no progress bars, notes or confirmations; data and errors still print"
+VERBOSE_HELP = "say which socket answered, how long it took, and the error code"
+
+
+def _daemon_commands(sub: Any, out: list[argparse.ArgumentParser]) -> None:
+    command(sub, "status", cmd_status, "what the daemon is doing", "infractl status", parents=out)
+    command(
+        sub,
+        "jobs",
+        cmd_jobs,
+        "the job table: schedules, next and last runs",
+        "infractl jobs",
+        parents=out,
+    )
+    p = command(
+        sub,
+        "trigger",
+        cmd_trigger,
+        "run a job now",
+        ("infractl trigger backup --wait", "infractl trigger ingest --wait --timeout 600"),
+        parents=out,
+    )
+    p.add_argument("job", type=check.job_name, help="the job's name (see `infractl jobs`)")
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait for the run to finish (or for the run already under way) and report it",
+    )
+    p.add_argument(
+        "--timeout",
+        type=check.seconds,
+        metavar="SECONDS",
+        help="with --wait: give up waiting after",
+    )
+    for name, handler in (("pause", cmd_pause), ("resume", cmd_resume)):
+        p = command(
+            sub,
+            name,
+            handler,
+            f"{name} a job's schedule, or all with --all (kept across restarts)",
+            (f"infractl {name} summarize", f"infractl {name} --all"),
+            parents=out,
+        )
+        target = p.add_mutually_exclusive_group(required=True)
+        target.add_argument("job", nargs="?", type=check.job_name, help="the job's name")
+        target.add_argument("--all", action="store_true", help="every job")
+    p = command(
+        sub,
+        "runs",
+        cmd_runs,
+        "run history, newest first",
+        ("infractl runs --job backup -n 5", "infractl runs --status failed"),
+        parents=out,
+    )
+    p.add_argument("--job", type=check.job_name, help="only this job's runs")
+    p.add_argument(
+        "-n", "--limit", type=check.bounded(1, 1000), default=20, help="at most this many (1-1000)"
+    )
+    p.add_argument("--status", choices=check.RUN_STATUSES, help="only runs that ended so")
+    command(
+        sub,
+        "health",
+        cmd_health,
+        "component checks, run now (exit 4 degraded, 5 failed)",
+        "infractl health",
+        parents=out,
+    )
+    command(
+        sub,
+        "version",
+        cmd_version,
+        "versions of infractl and of the daemon",
+        "infractl version",
+        parents=out,
+    )
+    command(
+        sub,
+        "reload",
+        cmd_reload,
+        "re-read settings and apply the job table (like SIGHUP)",
+        "infractl reload",
+        parents=out,
+    )
 
 
 # --- commands ------------------------------------------------------------------------------
@@ -121,6 +186,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
         if health:
             print(f"health   {health['status']} (checked {when(health['checked_at'])})")
+            for problem in health.get("problems") or []:
+                print(f"         {problem['name']}: {problem['detail']}")
         if d.get("dashboard"):
             print(f"dashboard {d['dashboard']} (`infractl dashboard` opens it)")
         for store in d.get("retention") or []:
@@ -128,7 +195,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             pruned = (
                 f"pruned {when(last)}, {store['last_removed']} removed" if last else "not pruned"
             )
-            print(f"keep     {store['name']} {store['keep']}: {store['rows']} rows, {pruned}")
+            rows = count(store["rows"], "row")
+            print(f"keep     {store['name']} {store['keep']}: {rows}, {pruned}")
         _jobs_table(d["jobs"])
 
     emit(args, data, render)
@@ -152,6 +220,8 @@ def cmd_trigger(args: argparse.Namespace) -> int:
         if d["status"] == "running":
             print(f"{d['job']}: run {d['run_id']} started (see `infractl runs --job {d['job']}`)")
             return
+        if d.get("joined"):
+            print(f"{d['job']}: run {d['run_id']} ({d['trigger']}) was already under way")
         summary = (d.get("stats") or {}).get("summary", "")
         took = ms(d.get("duration_ms"))
         print(
@@ -159,19 +229,19 @@ def cmd_trigger(args: argparse.Namespace) -> int:
             + (f": {summary}" if summary else "")
         )
 
-    emit(args, data, render)
+    emit(args, data, render, confirmation=not args.wait)
     return 0
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
     data = call(args, "pause", {"job": None if args.all else args.job})
-    emit(args, data, lambda d: print("paused: " + ", ".join(d["paused"])))
+    emit(args, data, lambda d: print("paused: " + ", ".join(d["paused"])), confirmation=True)
     return 0
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     data = call(args, "resume", {"job": None if args.all else args.job})
-    emit(args, data, lambda d: print("resumed: " + ", ".join(d["resumed"])))
+    emit(args, data, lambda d: print("resumed: " + ", ".join(d["resumed"])), confirmation=True)
     return 0
 
 
@@ -250,19 +320,6 @@ def cmd_reload(args: argparse.Namespace) -> int:
         lambda d: print("; ".join(f"{k}: {', '.join(v) or '-'}" for k, v in d["jobs"].items())),
     )
     return 0
-
-
-def cmd_config_example(args: argparse.Namespace) -> int:
-    from daemon.config.envexample import render_env_example
-
-    sys.stdout.write(render_env_example())
-    return 0
-
-
-def cmd_service_install(args: argparse.Namespace) -> int:
-    from daemon.service import install
-
-    return install(kind=args.kind, dry_run=args.dry_run, env_file=args.service_env_file)
 
 
 # --- drawing ---------------------------------------------------------------------------------

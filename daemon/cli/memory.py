@@ -6,56 +6,124 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from daemon.cli.common import call, connect, emit, table, when
+from daemon.cli import args as check
+from daemon.cli.args import UsageError
+from daemon.cli.common import (
+    call,
+    command,
+    confirm,
+    connect,
+    count,
+    emit,
+    group,
+    progress_shown,
+    table,
+    when,
+)
 from daemon.errors import EXIT_STATUS, ErrorCode
+
+#: The daemon keeps at most this many tags on a memory.
+MAX_TAGS = 20
+
+
+KINDS = ("turns", "summary", "note", "manual", "hourly", "sync", "weekly")
 
 
 def add_commands(sub: Any, out: argparse.ArgumentParser) -> None:
-    memory = sub.add_parser("memory", help="search and manage the memory store")
-    actions = memory.add_subparsers(metavar="ACTION")
-
-    def action(name: str, handler: Callable[[argparse.Namespace], int], help: str) -> Any:
-        p = actions.add_parser(name, parents=[out], help=help, description=help)
-        p.set_defaults(handler=handler)
-        return p
-
-    p = action("search", cmd_memory_search, "find what was said, by whom, when, and where")
-    p.add_argument("query")
-    p.add_argument("-k", type=int, default=10, help="at most this many results")
-    p.add_argument("--agent", action="append", default=[], help="only this agent (repeatable)")
+    memory = group(
+        sub,
+        "memory",
+        "search and manage the memory store",
+        ('infractl memory search "dentist appointment" -k 5', "infractl memory stats"),
+    )
+    p = command(
+        memory,
+        "search",
+        cmd_memory_search,
+        "find what was said, by whom, when, and where",
+        (
+            'infractl memory search "when is the dentist appointment" -k 5',
+            'infractl memory search "launch review" --agent work --since 7d --until 1d',
+        ),
+        parents=[out],
+    )
+    p.add_argument("query", type=check.text(4000, "query"), help="words or a question")
+    p.add_argument("-k", type=check.bounded(1, 100), default=10, help="at most this many (1-100)")
+    p.add_argument(
+        "--agent", type=check.agent_id, action="append", default=[], help="only this agent (repeat)"
+    )
     p.add_argument("--session", help="only this session id")
     p.add_argument("--speaker", help="only chunks where this person speaks")
-    p.add_argument("--role", choices=["user", "assistant", "summary"])
     p.add_argument(
-        "--kind",
-        action="append",
-        default=[],
-        choices=["turns", "summary", "note", "manual", "hourly", "sync", "weekly"],
+        "--role", choices=["user", "assistant", "summary"], help="only turns of this role"
     )
-    p.add_argument("--since", help="YYYY-MM-DD, an ISO time, or an age like 7d")
-    p.add_argument("--until", help="same forms as --since")
-    p.add_argument("--recent", metavar="HALF_LIFE", help="favour newer memories, e.g. 30d")
-    p.add_argument("--budget", type=int, help="most tokens to return")
-    p = action("add", cmd_memory_add, "remember a piece of text")
-    p.add_argument("text")
-    p.add_argument("--agent")
-    p.add_argument("--tag", action="append", default=[])
-    p = action("forget", cmd_memory_forget, "remove memories by id, session, file or agent")
-    p.add_argument("--id")
-    p.add_argument("--agent")
-    p.add_argument("--session")
+    p.add_argument(
+        "--kind", action="append", default=[], choices=KINDS, help="only this kind (repeat)"
+    )
+    p.add_argument("--since", type=check.moment, help="YYYY-MM-DD, an ISO time, or an age like 7d")
+    p.add_argument("--until", type=check.moment, help="same forms as --since; after it")
+    p.add_argument(
+        "--recent",
+        type=check.duration,
+        metavar="HALF_LIFE",
+        help="favour newer memories, e.g. 30d",
+    )
+    p.add_argument(
+        "--budget", type=check.bounded(50, 100_000), help="most tokens to return (50-100000)"
+    )
+    p = command(
+        memory,
+        "add",
+        cmd_memory_add,
+        "remember a piece of text",
+        'infractl memory add "The spare key is under the blue pot" --tag home',
+        parents=[out],
+    )
+    p.add_argument("text", type=check.text(20_000), help="what to remember")
+    p.add_argument("--agent", type=check.agent_id, help="whose memory (default: everyone's)")
+    p.add_argument("--tag", action="append", default=[], help="a tag to find it by (repeat)")
+    p = command(
+        memory,
+        "forget",
+        cmd_memory_forget,
+        "remove memories by id, session, file or agent",
+        (
+            "infractl memory forget --session 3db8a3fb-...",
+            "infractl memory forget --agent work --dry-run",
+        ),
+        parents=[out],
+    )
+    p.add_argument("--id", help="one memory, by the id a search shows")
+    p.add_argument("--agent", type=check.agent_id, help="every memory of this agent")
+    p.add_argument("--session", help="every memory of this session")
     p.add_argument("--path", type=_absolute, help="a note file, as a path from here")
-    action("stats", cmd_memory_stats, "what the memory store holds")
-    p = action("reindex", cmd_memory_reindex, "rebuild the memory from the transcripts")
-    p.add_argument("--agent", help="only this agent")
+    p.add_argument("--dry-run", action="store_true", help="say how many would go, remove nothing")
+    p.add_argument("--yes", action="store_true", help="do not ask on a terminal")
+    command(
+        memory,
+        "stats",
+        cmd_memory_stats,
+        "what the memory store holds",
+        "infractl memory stats",
+        parents=[out],
+    )
+    p = command(
+        memory,
+        "reindex",
+        cmd_memory_reindex,
+        "rebuild the memory from the transcripts",
+        ("infractl memory reindex", "infractl memory reindex --agent work --no-wait"),
+        parents=[out],
+    )
+    p.add_argument("--agent", type=check.agent_id, help="only this agent")
     p.add_argument("--no-wait", action="store_true", help="start it and return")
 
 
 def cmd_memory_search(args: argparse.Namespace) -> int:
+    check.ordered(args.since, args.until, ("--since", "--until"))
     params: dict[str, Any] = {"query": args.query, "k": args.k}
     for name in (
         "agent",
@@ -82,7 +150,10 @@ def cmd_memory_search(args: argparse.Namespace) -> int:
             for line in r["text"].splitlines():
                 print(f"   {line}")
             print(f"   — {_place(r['source'])}")
-        print(f"{len(d['results'])} results, {d['tokens']} tokens, {d['took_ms']:.0f} ms")
+        print(
+            f"{count(len(d['results']), 'result')}, {count(d['tokens'], 'token')},"
+            f" {d['took_ms']:.0f} ms"
+        )
 
     emit(args, data, render)
     return 0
@@ -107,11 +178,13 @@ def _place(source: dict[str, Any]) -> str:
 
 
 def cmd_memory_add(args: argparse.Namespace) -> int:
+    if len(args.tag) > MAX_TAGS:
+        raise UsageError(f"--tag: at most {MAX_TAGS} tags, got {len(args.tag)}")
     params: dict[str, Any] = {"text": args.text, "tags": args.tag}
     if args.agent:
         params["agent"] = args.agent
     data = call(args, "memory.add", params)
-    emit(args, data, lambda d: print(f"remembered as {d['id']}"))
+    emit(args, data, lambda d: print(f"remembered as {d['id']}"), confirmation=True)
     return 0
 
 
@@ -121,9 +194,28 @@ def _absolute(path: str) -> str:
 
 
 def cmd_memory_forget(args: argparse.Namespace) -> int:
-    params = {k: getattr(args, k) for k in ("id", "agent", "session", "path") if getattr(args, k)}
+    """Many memories at once (an agent, a session, a file) are counted and confirmed first
+    on a terminal; ``--dry-run`` only counts."""
+    params: dict[str, Any] = {
+        k: getattr(args, k) for k in ("id", "agent", "session", "path") if getattr(args, k)
+    }
+    if not params:
+        raise UsageError("say what to forget: --id, --agent, --session or --path")
+    what = ", ".join(f"{k} {v}" for k, v in params.items())
+    ask = args.id is None and not args.yes and not args.json and check.is_terminal()
+    if args.dry_run or ask:
+        counted = call(args, "memory.forget", {**params, "dry_run": True})
+        if args.dry_run:
+            emit(args, counted, lambda d: print(f"would forget {count(d['removed'], 'memory')}"))
+            return 0
+        if counted["removed"] == 0:
+            print(f"nothing to forget ({what})")
+            return 0
+        if not confirm(f"forget {count(counted['removed'], 'memory')} ({what})?"):
+            print("nothing forgotten", file=sys.stderr)
+            return 1
     data = call(args, "memory.forget", params)
-    emit(args, data, lambda d: print(f"forgot {d['removed']} memories"))
+    emit(args, data, lambda d: print(f"forgot {count(d['removed'], 'memory')}"), confirmation=True)
     return 0
 
 
@@ -133,8 +225,8 @@ def cmd_memory_stats(args: argparse.Namespace) -> int:
     def render(d: dict[str, Any]) -> None:
         print(f"store {d['store']}\nembedder {d['embedder']}")
         print(
-            f"{d['chunks']} chunks ({d['vectors']} vectors), {d['turns']} turns, "
-            f"{d['sources']} sources"
+            f"{count(d['chunks'], 'chunk')} ({count(d['vectors'], 'vector')}),"
+            f" {count(d['turns'], 'turn')}, {count(d['sources'], 'source')}"
         )
         rows = [
             [agent or "(none)", str(v["chunks"]), _day(v["first"]), _day(v["last"])]
@@ -144,7 +236,7 @@ def cmd_memory_stats(args: argparse.Namespace) -> int:
         problems = d.get("problems") or []
         print(f"\nproblems reading OpenClaw's files: {len(problems) or 'none'}")
         for p in problems:
-            times = f" ({p['count']} times)" if p["count"] > 1 else ""
+            times = f" ({count(p['count'], 'time')})" if p["count"] > 1 else ""
             print(f"- {p['source']}: {p['kind']}{times}\n  {p['hint']}\n  e.g. {p['example']}")
 
     emit(args, data, render)
@@ -161,7 +253,7 @@ def cmd_memory_reindex(args: argparse.Namespace) -> int:
     if args.no_wait:
         emit(args, started, lambda d: print(f"reindex started: ingest run {d['run_id']}"))
         return 0
-    run = _follow(args, started["run_id"], show=not args.json and sys.stderr.isatty())
+    run = _follow(args, started["run_id"], show=progress_shown(args))
     emit(
         args,
         run,

@@ -7,11 +7,10 @@ An agent's skill can call ``infractl signal add --from work --to main --kind req
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Callable
 from typing import Any
 
-from daemon.cli.common import call, clip, emit, span, table, when
+from daemon.cli import args as check
+from daemon.cli.common import call, clip, command, emit, group, note, span, table, when
 
 KINDS = ("fact", "decision", "request", "warning")
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -19,52 +18,102 @@ RULES = ("manual", "assistant_error", "tool_error", "user_correction")
 
 
 def add_commands(sub: Any, out: argparse.ArgumentParser) -> None:
-    signal = sub.add_parser("signal", help="notes from one agent to others").add_subparsers(
-        metavar="ACTION"
+    signal = group(
+        sub, "signal", "notes from one agent to others", "infractl signal list --agent main"
     )
-    mistake = sub.add_parser("mistake", help="the mistakes log").add_subparsers(metavar="ACTION")
-
-    def action(
-        group: Any, name: str, handler: Callable[[argparse.Namespace], int], help: str
-    ) -> Any:
-        p = group.add_parser(name, parents=[out], help=help, description=help)
-        p.set_defaults(handler=handler)
-        return p
-
-    p = action(signal, "add", cmd_signal_add, "send a signal from one agent to others")
-    p.add_argument("text")
-    p.add_argument("--from", dest="source", required=True, metavar="AGENT")
-    p.add_argument(
-        "--to", action="append", required=True, metavar="AGENT", help="an agent, or all (repeat)"
-    )
-    p.add_argument("--kind", required=True, choices=KINDS)
-    p.add_argument("--priority", choices=PRIORITIES, default="normal")
-    p.add_argument("--expires", help="3d, 12h, a date, a time, or never (default: 7 days)")
-    p = action(signal, "list", cmd_signal_list, "open signals, newest first")
-    p.add_argument("--agent", help="only those addressed to this agent")
-    p.add_argument("--from", dest="source", metavar="AGENT", help="only those this agent sent")
-    p.add_argument("--all", action="store_true", help="resolved and expired ones too")
-    p.add_argument("-n", "--limit", type=int, default=100)
-    p = action(signal, "resolve", cmd_signal_resolve, "close a signal: done, or dealt with")
-    p.add_argument("id")
-    p.add_argument("--note", help="what became of it")
-    p = sub.add_parser(
-        "priorities",
+    mistake = group(sub, "mistake", "the mistakes log", "infractl mistake list --since 7d")
+    p = command(
+        signal,
+        "add",
+        cmd_signal_add,
+        "send a signal from one agent to others",
+        'infractl signal add --from work --to main --kind request "Book the Lisbon flights"',
         parents=[out],
-        help="open items ranked by priority and age",
-        description="open requests and recommendations marked useful, most pressing first",
     )
-    p.add_argument("--agent", help="only what concerns this agent")
-    p.set_defaults(handler=cmd_priorities)
-    p = action(mistake, "add", cmd_mistake_add, "record what went wrong")
-    p.add_argument("text")
-    p.add_argument("--agent", required=True)
-    p.add_argument("--lesson", help="what to do differently")
-    p = action(mistake, "list", cmd_mistake_list, "mistakes, newest first")
-    p.add_argument("--agent")
-    p.add_argument("--since", help="YYYY-MM-DD, an ISO time, or an age like 7d")
+    p.add_argument("text", type=check.text(2000), help="what the signal says")
+    p.add_argument(
+        "--from", dest="source", required=True, type=check.agent_id, metavar="AGENT", help="sender"
+    )
+    p.add_argument(
+        "--to",
+        action="append",
+        required=True,
+        type=_targets,
+        metavar="AGENT",
+        help="an agent, or all (repeat, or separate with commas)",
+    )
+    p.add_argument("--kind", required=True, choices=KINDS, help="what sort of note it is")
+    p.add_argument("--priority", choices=PRIORITIES, default="normal", help="how pressing")
+    p.add_argument(
+        "--expires", type=check.expiry, help="3d, 12h, a date, a time, or never (default: 7 days)"
+    )
+    p = command(
+        signal,
+        "list",
+        cmd_signal_list,
+        "open signals, newest first",
+        ("infractl signal list --agent main", "infractl signal list --all -n 20"),
+        parents=[out],
+    )
+    p.add_argument("--agent", type=check.agent_id, help="only those addressed to this agent")
+    p.add_argument(
+        "--from", dest="source", type=check.agent_id, metavar="AGENT", help="only this sender's"
+    )
+    p.add_argument("--all", action="store_true", help="resolved and expired ones too")
+    p.add_argument(
+        "-n", "--limit", type=check.bounded(1, 1000), default=100, help="at most this many (1-1000)"
+    )
+    p = command(
+        signal,
+        "resolve",
+        cmd_signal_resolve,
+        "close a signal: done, or dealt with",
+        'infractl signal resolve 3f9a1c2b4d5e --note "booked"',
+        parents=[out],
+    )
+    p.add_argument("id", type=check.signal_id, help="the signal's id (12 hex digits)")
+    p.add_argument("--note", type=check.text(2000, "note"), help="what became of it")
+    p = command(
+        sub,
+        "priorities",
+        cmd_priorities,
+        "open requests and recommendations marked useful, most pressing first",
+        "infractl priorities --agent main",
+        parents=[out],
+    )
+    p.add_argument("--agent", type=check.agent_id, help="only what concerns this agent")
+    p = command(
+        mistake,
+        "add",
+        cmd_mistake_add,
+        "record what went wrong",
+        'infractl mistake add --agent main "Booked the wrong day" --lesson "Confirm the date"',
+        parents=[out],
+    )
+    p.add_argument("text", type=check.text(4000), help="what went wrong")
+    p.add_argument("--agent", required=True, type=check.agent_id, help="whose mistake")
+    p.add_argument("--lesson", type=check.text(4000, "lesson"), help="what to do differently")
+    p = command(
+        mistake,
+        "list",
+        cmd_mistake_list,
+        "mistakes, newest first",
+        ("infractl mistake list --since 7d", "infractl mistake list --rule user_correction"),
+        parents=[out],
+    )
+    p.add_argument("--agent", type=check.agent_id, help="only this agent's")
+    p.add_argument("--since", type=check.moment, help="YYYY-MM-DD, an ISO time, or an age like 7d")
     p.add_argument("--rule", choices=RULES, help="only those recorded this way")
-    p.add_argument("-n", "--limit", type=int, default=50)
+    p.add_argument(
+        "-n", "--limit", type=check.bounded(1, 1000), default=50, help="at most this many (1-1000)"
+    )
+
+
+def _targets(text: str) -> str:
+    for part in text.split(","):
+        if part.strip() and part.strip().lower() != "all":
+            check.agent_id(part.strip().lower())
+    return text
 
 
 def cmd_signal_add(args: argparse.Namespace) -> int:
@@ -86,7 +135,7 @@ def cmd_signal_add(args: argparse.Namespace) -> int:
         to = ", ".join(s["to"])
         print(f"signal {s['id']} {what}: {s['kind']} from {s['from']} to {to}{expires}")
 
-    emit(args, data, render)
+    emit(args, data, render, confirmation=True)
     return 0
 
 
@@ -97,7 +146,7 @@ def cmd_signal_list(args: argparse.Namespace) -> int:
     if args.source:
         params["from"] = args.source
     data = call(args, "signal.list", params)
-    _problems(data)
+    _problems(args, data)
 
     def render(d: dict[str, Any]) -> None:
         rows = [
@@ -125,13 +174,13 @@ def cmd_signal_resolve(args: argparse.Namespace) -> int:
     if args.note:
         params["note"] = args.note
     data = call(args, "signal.resolve", params)
-    emit(args, data, lambda d: print(f"signal {d['signal']['id']} resolved"))
+    emit(args, data, lambda d: print(f"signal {d['signal']['id']} resolved"), confirmation=True)
     return 0
 
 
 def cmd_priorities(args: argparse.Namespace) -> int:
     data = call(args, "priorities", {"agent": args.agent} if args.agent else {})
-    _problems(data)
+    _problems(args, data)
 
     def render(d: dict[str, Any]) -> None:
         rows = [
@@ -157,7 +206,12 @@ def cmd_mistake_add(args: argparse.Namespace) -> int:
     if args.lesson:
         params["lesson"] = args.lesson
     data = call(args, "mistake.add", params)
-    emit(args, data, lambda d: print(f"mistake {d['mistake']['id']} recorded for {args.agent}"))
+    emit(
+        args,
+        data,
+        lambda d: print(f"mistake {d['mistake']['id']} recorded for {args.agent}"),
+        confirmation=True,
+    )
     return 0
 
 
@@ -191,7 +245,7 @@ def _origin(item: dict[str, Any]) -> str:
     return f"{item['origin']} (marked useful)"
 
 
-def _problems(data: dict[str, Any]) -> None:
+def _problems(args: argparse.Namespace, data: dict[str, Any]) -> None:
     """Bad lines in the agents' drop files, once, on stderr: they are skipped, not fatal."""
     for problem in data.get("problems") or []:
-        print(f"infractl: skipped {problem}", file=sys.stderr)
+        note(args, f"skipped {problem}")

@@ -6,14 +6,23 @@ rather than printed, so the committed file is the same everywhere; a test compar
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, TypeAdapter
+import tzlocal
+from pydantic import AliasChoices, BaseModel, SecretStr, TypeAdapter
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from daemon.config.settings import Settings
-from daemon.paths import ENV_PREFIX
+from daemon.config.settings import Settings, iter_settings
+from daemon.config.values import env_spelling
+from daemon.paths import ENV_PREFIX, default_state_dir
+
+#: Defaults that differ from machine to machine: described in the text, not printed.
+MACHINE_DEFAULTS: frozenset[Callable[[], Any]] = frozenset(
+    {default_state_dir, tzlocal.get_localzone_name}
+)
+MASK = "**********"
 
 HEADER = """\
 # openclaw-infra settings: environment variables, or lines in a .env file
@@ -65,12 +74,32 @@ def _aliases(field: FieldInfo) -> list[str]:
 
 
 def _default(field: FieldInfo) -> str:
-    if field.default_factory is not None or field.default in (PydanticUndefined, None):
+    factory = field.default_factory
+    if factory is not None:
+        if factory in MACHINE_DEFAULTS:
+            return ""
+        default = factory()  # type: ignore[call-arg]  # settings' factories take no data
+    elif field.default is PydanticUndefined:
         return ""
+    else:
+        default = field.default
     annotated: Any = field.annotation
     for meta in field.metadata:
         annotated = Annotated[annotated, meta]
-    dumped = TypeAdapter(annotated).dump_python(field.default, mode="json")
-    if isinstance(dumped, bool):
-        return "true" if dumped else "false"
-    return str(dumped)
+    return env_spelling(TypeAdapter(annotated).dump_python(default, mode="json"))
+
+
+def effective(settings: Settings) -> dict[str, str]:
+    """Every setting as a ``.env`` line takes it back (``6h``, ``true``, JSON lists); secrets
+    that are set show as a mask."""
+    dumped = settings.model_dump(mode="json")
+    values = {}
+    for name, value in iter_settings(settings):
+        if isinstance(value, SecretStr):
+            values[name] = MASK if value.get_secret_value() else ""
+            continue
+        node: Any = dumped
+        for part in name.removeprefix(ENV_PREFIX).lower().split("__"):
+            node = node[part]
+        values[name] = env_spelling(node)
+    return values

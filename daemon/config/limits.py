@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from daemon.config.sections import Duration
+from daemon.config.values import Section
 
 
-class SocketSettings(BaseModel):
+class SocketSettings(Section):
     """Connections to the control socket. Over a cap, a client is answered ``busy`` and closed."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -28,7 +29,7 @@ class SocketSettings(BaseModel):
     )
 
 
-class RetentionSettings(BaseModel):
+class RetentionSettings(Section):
     """How long records are kept; the ``retention`` job deletes what is older."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -10,10 +10,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, SecretStr
+from pydantic import BeforeValidator, ConfigDict, Field, PlainSerializer, SecretStr
 from pydantic_settings import NoDecode
 
-from daemon.schedule import Schedule, format_duration, parse_duration, parse_schedule
+from daemon.config.values import Section
+from daemon.durations import format_duration, parse_duration
+from daemon.schedule import Schedule, parse_schedule
 
 Duration = Annotated[
     timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
@@ -23,7 +25,7 @@ ScheduleField = Annotated[
 ]
 
 
-class JobSettings(BaseModel):
+class JobSettings(Section):
     """What every job has; each job's subclass gives its own defaults, so that setting one
     field of a job (``OPENCLAW_INFRA_JOBS__HEALTH__TIMEOUT``) keeps the others."""
 
@@ -116,7 +118,7 @@ class RetentionJobSettings(JobSettings):
     timeout: Duration = Field(timedelta(minutes=30), description="limit for one retention run")
 
 
-class JobsSettings(BaseModel):
+class JobsSettings(Section):
     """One entry per job in ``jobs.JOBS``; a test keeps the two in step."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -131,7 +133,7 @@ class JobsSettings(BaseModel):
     retention: RetentionJobSettings = Field(default_factory=RetentionJobSettings)
 
 
-class EmbedderSettings(BaseModel):
+class EmbedderSettings(Section):
     """How memory text becomes vectors. Changing it means `infractl memory reindex`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -147,7 +149,7 @@ class EmbedderSettings(BaseModel):
     threads: int | None = Field(None, ge=1, le=64, description="ONNX threads (default: all)")
 
 
-class BackupSettings(BaseModel):
+class BackupSettings(Section):
     """What backups hold, where they go, how many are kept, how they are protected."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -158,6 +160,13 @@ class BackupSettings(BaseModel):
     keep_daily: int = Field(7, ge=0, le=10_000, description="newest backup of each of N days")
     keep_weekly: int = Field(4, ge=0, le=10_000, description="newest backup of each of N weeks")
     keep_monthly: int = Field(6, ge=0, le=10_000, description="newest backup of each of N months")
+    keep_manual: int = Field(
+        10,
+        ge=0,
+        le=10_000,
+        description="the newest N backups made with `infractl backup now`, whatever the"
+        " hourly, daily, weekly and monthly rules say",
+    )
     include_openclaw_databases: bool = Field(
         False, description="also copy each agent's OpenClaw database (read-only)"
     )
@@ -166,13 +175,15 @@ class BackupSettings(BaseModel):
         description='workspace files to save, as a JSON list of globs (["**"] for all)',
     )
     exclude: list[str] = Field(
-        default_factory=list, description="workspace files never to save, as a JSON list of globs"
+        default_factory=list,
+        description="workspace files never to save, as a JSON list of globs",
+        examples=[["drafts/**", "*.tmp"]],
     )
     passphrase: SecretStr | None = Field(None, description="encrypt archives with this (age)")
     key_file: Path | None = Field(None, description="or with this age identity file")
 
 
-class LLMSettings(BaseModel):
+class LLMSettings(Section):
     """The model behind summaries and `infractl refine`. The key is
     OPENCLAW_INFRA_ANTHROPIC_API_KEY; without one, summaries are extractive."""
 
@@ -200,7 +211,7 @@ class LLMSettings(BaseModel):
     )
 
 
-class MemorySettings(BaseModel):
+class MemorySettings(Section):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     token_budget: int = Field(1500, ge=50, le=100_000, description="most tokens one search returns")
@@ -214,7 +225,7 @@ class MemorySettings(BaseModel):
     )
 
 
-class SyncSettings(BaseModel):
+class SyncSettings(Section):
     """Cross-agent signals and how the daily sync tells OpenClaw about its notes."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -240,7 +251,7 @@ class SyncSettings(BaseModel):
     )
 
 
-class DashboardSettings(BaseModel):
+class DashboardSettings(Section):
     """The local web dashboard: another face on the socket methods, on 127.0.0.1 only."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -7,13 +7,14 @@ and unknown ``OPENCLAW_INFRA_*`` names are refused, so a typo never passes silen
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tzlocal
@@ -27,9 +28,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -49,6 +52,7 @@ from daemon.config.sections import (
     SyncSettings,
 )
 from daemon.config.telegram import TelegramSettings, TranscriptionSettings
+from daemon.config.values import Section
 from stores.openclaw.config import PROFILE_NAME, OpenClawEnv
 from stores.openclaw.home import OpenClawSource
 
@@ -57,7 +61,7 @@ class SettingsError(Exception):
     """A configuration problem, already phrased as the one line the user sees."""
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, Section):
     model_config = SettingsConfigDict(
         env_prefix=paths.ENV_PREFIX,
         env_nested_delimiter="__",
@@ -282,14 +286,21 @@ def iter_settings(model: BaseModel, prefix: str = paths.ENV_PREFIX) -> Iterator[
 
 
 def known_names(model: type[BaseModel] = Settings, prefix: str = paths.ENV_PREFIX) -> set[str]:
-    names: set[str] = set()
+    return set(leaf_fields(model, prefix))
+
+
+def leaf_fields(
+    model: type[BaseModel] = Settings, prefix: str = paths.ENV_PREFIX
+) -> dict[str, FieldInfo]:
+    """Environment variable name -> its field, for every leaf setting."""
+    leaves: dict[str, FieldInfo] = {}
     for name, field in model.model_fields.items():
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            names |= known_names(annotation, prefix + name.upper() + "__")
+            leaves |= leaf_fields(annotation, prefix + name.upper() + "__")
         else:
-            names.add(prefix + name.upper())
-    return names
+            leaves[prefix + name.upper()] = field
+    return leaves
 
 
 def load_settings(
@@ -300,7 +311,9 @@ def load_settings(
     if env_file is not None and not env_file.is_file():
         raise SettingsError(f"--env-file {env_file}: no such file")
     dotenv_path = env_file if env_file is not None else Path(".env")
-    _refuse_unknown_names(environ, dotenv_path)
+    given = _given(environ, dotenv_path)
+    _refuse_unknown_names(given)
+    _refuse_bad_json(given)
     try:
         return _build(environ, dotenv_path)
     except ValidationError as exc:
@@ -338,17 +351,64 @@ class _MappingEnvSource(EnvSettingsSource):
         )
 
 
-def _refuse_unknown_names(environ: Mapping[str, str], dotenv_path: Path) -> None:
-    names = {k for k in environ if k.startswith(paths.ENV_PREFIX)}
+def _given(environ: Mapping[str, str], dotenv_path: Path) -> dict[str, str]:
+    """The OPENCLAW_INFRA_* values given, the environment's over the file's (as they apply)."""
+    given: dict[str, str] = {}
     if dotenv_path.is_file():
         from dotenv import dotenv_values
 
-        names |= {k for k in dotenv_values(dotenv_path) if k.startswith(paths.ENV_PREFIX)}
+        given |= {k: v or "" for k, v in dotenv_values(dotenv_path).items()}
+    given |= dict(environ)
+    return {k: v for k, v in given.items() if k.startswith(paths.ENV_PREFIX)}
+
+
+def _refuse_unknown_names(given: Mapping[str, str]) -> None:
     known = known_names()
-    for name in sorted(names - known):
+    for name in sorted(set(given) - known):
         close = difflib.get_close_matches(name, sorted(known), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise SettingsError(f"{name}: unknown setting{hint}")
+
+
+def _refuse_bad_json(given: Mapping[str, str]) -> None:
+    """A list or mapping setting is read as JSON; say so, naming that variable (pydantic-settings
+    would blame its section, ``OPENCLAW_INFRA_BACKUP``, and not say what it wanted)."""
+    for name, field in leaf_fields().items():
+        value = given.get(name, "").strip()
+        wanted = _json_kind(field)
+        if not value or wanted is None:
+            continue
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, wanted):
+            word = "list" if wanted is list else "object"
+            raise SettingsError(
+                f"{name}: not a JSON {word}: {value!r} (write it as {_example(field, wanted)})"
+            )
+
+
+def _json_kind(field: FieldInfo) -> type[list[Any]] | type[dict[str, Any]] | None:
+    """list or dict when pydantic-settings decodes the variable as JSON; None otherwise."""
+    if any(isinstance(meta, NoDecode) or meta is NoDecode for meta in field.metadata):
+        return None
+    origin = get_origin(field.annotation) or field.annotation
+    if origin is list:
+        return list
+    if origin is dict:
+        return dict
+    return None
+
+
+def _example(field: FieldInfo, wanted: type) -> str:
+    factory = field.default_factory
+    default = factory() if factory is not None else field.default  # type: ignore[call-arg]
+    if isinstance(default, wanted) and default:
+        return json.dumps(default)
+    if field.examples:
+        return json.dumps(field.examples[0])
+    return '["a", "b"]' if wanted is list else '{"key": "value"}'
 
 
 def _one_line(exc: ValidationError) -> str:

@@ -12,10 +12,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BeforeValidator, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
 from daemon.config.sections import Duration
+from daemon.config.values import Section
 
 _HTTP_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 _BOT_TOKEN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{20,}$")
@@ -41,7 +42,7 @@ def _http_url(value: str | None) -> str | None:
     return value.rstrip("/") if value is not None else None
 
 
-class TelegramSettings(BaseModel):
+class TelegramSettings(Section):
     """The bot answers commands and voice notes, sends recommendations and alerts. Only the
     users and chats listed may use it; with both lists empty it refuses everyone."""
 
@@ -102,7 +103,7 @@ class TelegramSettings(BaseModel):
         return [token, token.partition(":")[2]]
 
 
-class TranscriptionSettings(BaseModel):
+class TranscriptionSettings(Section):
     """Speech to text for voice notes sent to the bot."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

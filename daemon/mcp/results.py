@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from stores.counts import count
+
 #: A snippet is cut here in the text (the structured content keeps it whole).
 _TEXT_LIMIT = 1200
 
@@ -46,14 +48,20 @@ class Turn(BaseModel):
     text: str
 
 
+class NoteLine(BaseModel):
+    number: int
+    text: str
+
+
 class Stretch(BaseModel):
     agent: str | None = None
     session_id: str | None = None
     session_key: str | None = None
     path: str | None = None
     turns: list[Turn] = Field(default_factory=list)
-    lines: list[str] = Field(default_factory=list, description="a note's lines, when a path")
+    lines: list[NoteLine] = Field(default_factory=list, description="a note's lines (a path)")
     line_start: int | None = None
+    line_end: int | None = None
     focus_index: int | None = Field(None, description="the turn asked for, in turns")
 
 
@@ -68,7 +76,7 @@ def search_result(reply: dict[str, Any]) -> tuple[str, SearchResult]:
     result = SearchResult(query=reply.get("query", ""), results=hits)
     if not hits:
         return f"no memory found for {result.query!r}", result
-    lines = [f"{len(hits)} memories for {result.query!r}:"]
+    lines = [f"{count(len(hits), 'memory')} for {result.query!r}:"]
     for n, hit in enumerate(hits, 1):
         lines.append(f"{n}. [{_where(hit.source)}] {_clip(hit.text)}")
     return "\n".join(lines), result
@@ -77,8 +85,11 @@ def search_result(reply: dict[str, Any]) -> tuple[str, SearchResult]:
 def stretch(reply: dict[str, Any]) -> tuple[str, Stretch]:
     found = Stretch.model_validate(reply)
     if found.path is not None:
-        first = found.line_start or 1
-        body = "\n".join(f"{first + i:>5}  {line}" for i, line in enumerate(found.lines))
+        start, end = found.line_start or 0, found.line_end or 0
+        body = "\n".join(
+            f"{'>' if start <= line.number <= end else ' '}{line.number:>5}  {line.text}"
+            for line in found.lines
+        )
         return f"{found.path}:\n{body}", found
     lines = [f"session {found.session_key or found.session_id} of {found.agent}:"]
     for i, turn in enumerate(found.turns):

@@ -24,6 +24,7 @@ from daemon import __version__
 from daemon.client import AsyncControlClient
 from daemon.errors import InfraError
 from daemon.mcp.results import Reply, SearchResult, Stretch, search_result, stretch
+from stores.counts import count
 
 AGENT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 KINDS = Literal["turns", "summary", "note", "manual", "hourly", "sync", "weekly"]
@@ -223,7 +224,7 @@ def _coordination_tools(server: MCPServer, daemon: Daemon, caller: str | None) -
         me = _caller(caller, "signals")
         reply = await daemon.call("signal.list", {"agent": me, "all": include_closed, "limit": 50})
         found = reply.get("signals") or []
-        lines = [f"{len(found) or 'no'} signals for {me}"]
+        lines = [f"{count(len(found), 'signal')} for {me}"]
         for s in found:
             mark = "!" if s.get("priority") in ("urgent", "high") else "-"
             said = f"{s.get('priority')} {s.get('kind')} from {s.get('from')}: {s.get('text')}"
@@ -235,7 +236,7 @@ def _coordination_tools(server: MCPServer, daemon: Daemon, caller: str | None) -
         """Open requests, warnings and decisions for you, ranked, with recent mistakes."""
         reply = await daemon.call("priorities", _present(agent=caller))
         items = reply.get("items") or []
-        lines = [f"{len(items) or 'no'} priorities"]
+        lines = [count(len(items), "priority")]
         lines += [f"- {i['priority']}: {i['title']} (from {i['source']})" for i in items]
         return _result("\n".join(lines), Reply(result=reply))
 

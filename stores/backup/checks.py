@@ -24,6 +24,7 @@ import stores
 from stores.backup.manifest import Manifest
 from stores.backup.snapshot import memory_counts, read_only
 from stores.childenv import child_environ
+from stores.counts import count
 
 PROBE_TIMEOUT = 300.0
 
@@ -99,11 +100,14 @@ def _check_chroma(chroma: Path, memory: Path, checked: Checked) -> None:
     checked.chroma = result
     if result["missing"]:
         checked.problems.append(
-            f"state/chroma: {result['missing']} rows marked embedded have no vector"
+            f"state/chroma: {count(result['missing'], 'row')} marked embedded"
+            f" {'has' if result['missing'] == 1 else 'have'} no vector"
             f" (e.g. {result['missing_example']})"
         )
     if result["extra"]:
-        checked.problems.append(f"state/chroma: {result['extra']} vectors belong to no row")
+        extra = result["extra"]
+        belong = "belongs" if extra == 1 else "belong"
+        checked.problems.append(f"state/chroma: {count(extra, 'vector')} {belong} to no row")
     search = result.get("search")
     if search is not None and not search["found"]:
         checked.problems.append(

@@ -13,6 +13,8 @@ class Retention:
     daily: int = 7
     weekly: int = 4
     monthly: int = 6
+    #: The newest N backups made by hand (``infractl backup now``), whatever the other rules.
+    manual: int = 10
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class BackupSettingsLike(Protocol):
     @property
     def keep_monthly(self) -> int: ...
     @property
+    def keep_manual(self) -> int: ...
+    @property
     def include_openclaw_databases(self) -> bool: ...
     @property
     def include(self) -> list[str]: ...
@@ -68,7 +72,11 @@ def config_from_settings(backup: BackupSettingsLike, state_dir: Path) -> BackupC
         dir=(backup.dir or state_dir / "backups").expanduser().absolute(),
         compression=backup.compression,
         retention=Retention(
-            backup.keep_hourly, backup.keep_daily, backup.keep_weekly, backup.keep_monthly
+            backup.keep_hourly,
+            backup.keep_daily,
+            backup.keep_weekly,
+            backup.keep_monthly,
+            backup.keep_manual,
         ),
         include_openclaw_databases=backup.include_openclaw_databases,
         include=tuple(backup.include),

@@ -22,7 +22,6 @@ failure, releases the writers and the directory's lock, and never reaches 5 or 6
 from __future__ import annotations
 
 import contextlib
-import errno
 import importlib.metadata
 import platform
 import shutil
@@ -46,7 +45,7 @@ from stores.backup.archive import (
 )
 from stores.backup.config import BackupConfig
 from stores.backup.crypto import Keys
-from stores.backup.errors import BackupError, DiskFull
+from stores.backup.errors import BackupError, DiskFull, no_room
 from stores.backup.manifest import (
     BESIDE_SUFFIX,
     Beside,
@@ -99,13 +98,15 @@ def create_backup(
     probe: bool = True,
     prune: bool = True,
     stop: threading.Event | None = None,
+    manual: bool = False,
 ) -> Created:
+    """``manual``: a person asked for it; the retention rule for those keeps it."""
     repo = BackupDir(config.dir).ensure()
     keys = Keys(config.passphrase, config.key_file)
     with repo.locked(timeout=LOCK_WAIT_S):
         leftovers = repo.clean_leftovers()
         name = repo.new_name(now)
-        run = _Run(config, repo, keys, name, now, stop=stop)
+        run = _Run(config, repo, keys, name, now, stop=stop, manual=manual)
         try:
             created = run.make(sources, pause_writers, meter, open_output, probe)
         except OSError as exc:
@@ -131,9 +132,11 @@ class _Run:
         now: datetime,
         *,
         stop: threading.Event | None = None,
+        manual: bool = False,
     ) -> None:
         self.config = config
         self.stop = stop
+        self.manual = manual
         self.repo = repo
         self.keys = keys
         self.name = name
@@ -175,7 +178,8 @@ class _Run:
         check = self._check(beside, meter, probe)
         timings["verify_ms"] = _since(began) - timings["snapshot_ms"] - timings["archive_ms"]
         stop_point(self.stop)  # the last moment a cancelled run can leave no backup behind
-        backup = self.repo.commit(self.partial, beside, Verification(ok=True, at=self.now))
+        verified = Verification(ok=True, at=self.now, by="backup")
+        backup = self.repo.commit(self.partial, beside, verified)
         return Created(backup, manifest, check, written.size, [], None, timings)
 
     def _manifest(self, selection: Selection, snapshot: Snapshot, notes: list[str]) -> Manifest:
@@ -227,6 +231,7 @@ class _Run:
             data_bytes=manifest.total_bytes,
             manifest_sha256=sha256_hex(encoded),
             manifest=None if encryption else manifest,
+            manual=self.manual,
         )
         return written, beside
 
@@ -270,11 +275,9 @@ def _failure(exc: OSError, repo: BackupDir, name: str, remains: list[str]) -> Ba
         if remains
         else "nothing of it was kept"
     )
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        free = shutil.disk_usage(repo.path).free
-        return DiskFull(
-            f"backup {name} failed: no space left on the disk of {repo.path}"
-            f" ({free / 2**20:.0f} MiB free){where}; {kept}, earlier backups are untouched"
+    if no_room(exc):
+        return DiskFull.of(
+            exc, f"backup {name}", repo.path, f"{kept}, earlier backups are untouched"
         )
     reason = exc.strerror or str(exc)
     return BackupError(f"backup {name} failed: {reason}{where}; {kept}")

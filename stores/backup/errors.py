@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import errno
+import shutil
+from pathlib import Path
+
+#: What a write raises when the disk (or the quota, or the file size limit) has no room.
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
 
 class BackupError(Exception):
     """A backup, verify or restore that cannot go on."""
@@ -24,7 +31,20 @@ class RestoreRefused(BackupError):
 
 
 class DiskFull(BackupError):
-    pass
+    @classmethod
+    def of(cls, exc: OSError, what: str, where: Path, kept: str) -> DiskFull:
+        """``what`` failed for want of room on the disk of ``where``; ``kept`` says what
+        became of the work (one line, as every BackupError)."""
+        try:
+            free = f" ({shutil.disk_usage(where).free / 2**20:.0f} MiB free)"
+        except OSError:
+            free = ""
+        name = f" ({exc.filename})" if exc.filename else ""
+        return cls(f"{what} failed: no space left on the disk of {where}{free}{name}; {kept}")
+
+
+def no_room(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in NO_ROOM
 
 
 class KeyDamaged(BackupError):

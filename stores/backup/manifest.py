@@ -128,6 +128,8 @@ class Beside(_Model):
     manifest_sha256: str
     #: The inside manifest, when the backup is not encrypted (file names are not secret then).
     manifest: Manifest | None = None
+    #: Asked for by a person (``infractl backup now``): retention's ``manual`` rule keeps it.
+    manual: bool = False
 
     def encoded(self) -> bytes:
         return self.model_dump_json(indent=1, by_alias=True).encode()
@@ -139,6 +141,8 @@ class Verification(_Model):
     ok: bool
     at: datetime
     problems: list[str] = Field(default_factory=list)
+    #: What checked it: ``backup`` (the run that made it), ``verify``, ``restore drill``.
+    by: str | None = None
 
 
 def archive_name(name: str, compression: str, encrypted: bool) -> str:

@@ -75,6 +75,16 @@ class BackupInfo:
             return False
         return self.verification.ok if self.verification else None
 
+    def archive_changed(self) -> bool:
+        """The archive is not the size it was written at: damaged, truncated or replaced since
+        (a stat, not a verify: a change that keeps the size shows only to ``backup verify``)."""
+        if self.beside is None or self.problem is not None:
+            return False
+        try:
+            return self.archive.stat().st_size != self.beside.archive_size
+        except OSError:
+            return True
+
     def to_dict(self) -> dict[str, Any]:
         beside = self.beside
         return {
@@ -89,6 +99,9 @@ class BackupInfo:
             "pause_ms": beside.manifest.pause.held_ms if beside and beside.manifest else None,
             "verified": self.verified,
             "verified_at": self.verification.at.isoformat() if self.verification else None,
+            "verified_by": self.verification.by if self.verification else None,
+            "manual": bool(beside and beside.manual),
+            "archive_changed": self.archive_changed(),
             "verify_problems": self.verification.problems if self.verification else [],
             "problem": self.problem,
         }
@@ -254,12 +267,13 @@ class BackupDir:
             path.unlink(missing_ok=True)
         fsync_dir(self.path)
 
+    def plan(self, retention: Retention, now: datetime) -> Plan:
+        """What a prune now would keep (and why) and remove; nothing is touched."""
+        return plan(_points(self.backups()), retention, now)
+
     def prune(self, retention: Retention, now: datetime, *, dry_run: bool = False) -> Plan:
         backups = self.backups()
-        points = [
-            Point(b.name, b.created_at, b.verified, readable=b.problem is None) for b in backups
-        ]
-        decided = plan(points, retention, now)
+        decided = plan(_points(backups), retention, now)
         if not dry_run:
             doomed = set(decided.remove)
             for backup in backups:
@@ -313,6 +327,19 @@ def _remove_if_unowned(path: Path) -> bool:
     else:
         path.unlink(missing_ok=True)
     return True
+
+
+def _points(backups: list[BackupInfo]) -> list[Point]:
+    return [
+        Point(
+            b.name,
+            b.created_at,
+            b.verified,
+            readable=b.problem is None,
+            manual=bool(b.beside and b.beside.manual),
+        )
+        for b in backups
+    ]
 
 
 def _time_of(name: str) -> datetime:

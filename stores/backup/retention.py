@@ -6,10 +6,13 @@ the UTC calendar. Daylight-saving changes of the local zone therefore neither me
 into one bucket nor leave an hour without one.
 
 Rules, in the style of restic and borg: each rule walks the backups newest first and keeps the
-first one it meets in each bucket until it has N buckets; buckets with no backup are not
-counted, so a machine that was off for a month keeps its old backups. A backup that failed
-verification fills no bucket. The newest verified backup is always kept, whatever the counts,
-and so is a backup stamped later than ``now`` (the clock went back; it cannot be judged).
+first one it meets in each bucket until it has N buckets; a backup made by hand (``infractl
+backup now``) is kept by the ``manual`` rule too, the newest N of them, so that two made a
+minute apart are both there until that rule, which ``backup list`` names, lets one go.
+Buckets with no backup are not counted, so a machine that was off for a month keeps its old
+backups. A backup that failed verification fills no bucket. The newest verified backup is
+always kept, whatever the counts, and so is a backup stamped later than ``now`` (the clock
+went back; it cannot be judged).
 
 A failed backup is removed only when a newer backup is verified: until then the newest readable
 one (its manifest read, its archive there) is kept even if it failed, because a backup with one
@@ -45,6 +48,8 @@ class Point:
     verified: bool | None = None
     #: Its manifest was read and its archive is there: a restore can at least try it.
     readable: bool = True
+    #: Made by hand (``infractl backup now``).
+    manual: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,9 @@ def plan(points: Iterable[Point], retention: Retention, now: datetime) -> Plan:
     for rule, count in _rules(retention):
         for point, label in _newest_per_bucket(candidates, BUCKETS[rule], count):
             reasons[point.name].append(f"{rule} {label}")
+    manual = [p for p in candidates if p.manual][: retention.manual]
+    for n, point in enumerate(manual, 1):
+        reasons[point.name].append(f"manual {n} of {retention.manual}")
     keep = {name: tuple(why) for name, why in reasons.items() if why}
     remove = tuple(p.name for p in ordered if p.name not in keep)
     return Plan(keep=keep, remove=remove)

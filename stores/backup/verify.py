@@ -17,9 +17,11 @@ from typing import Any
 from stores.backup.archive import Advance, Meter, begin, stop_point
 from stores.backup.checks import check_restored
 from stores.backup.crypto import Keys
+from stores.backup.errors import DiskFull, no_room
 from stores.backup.extract import extract
 from stores.backup.manifest import Manifest, Verification
 from stores.backup.repo import BackupDir, BackupInfo
+from stores.counts import count
 
 
 @dataclass
@@ -54,8 +56,8 @@ class CopyReport:
 
     def summary(self) -> str:
         if self.ok:
-            vectors = f", {self.chroma['count']} vectors" if self.chroma else ""
-            return f"{self.name}: ok, {self.files} files ({_mib(self.bytes)}){vectors}"
+            vectors = f", {count(self.chroma['count'], 'vector')}" if self.chroma else ""
+            return f"{self.name}: ok, {count(self.files, 'file')} ({_mib(self.bytes)}){vectors}"
         more = f" (+{len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
         return f"{self.name}: FAILED: {self.problems[0] if self.problems else '?'}{more}"
 
@@ -91,6 +93,7 @@ def verify(
     probe: bool = True,
     prefix: str = ".verify-",
     stop: threading.Event | None = None,
+    by: str = "verify",
 ) -> CopyReport:
     """Check ``backup`` in scratch space of the backup directory and record the verdict (what
     retention trusts). A missing key raises ``KeyProblem``: that says nothing of the backup.
@@ -98,10 +101,21 @@ def verify(
     nothing."""
     total = backup.beside.data_bytes if backup.beside else None
     advance = begin(meter, "verify", total, stop)
-    with repo.scratch(prefix) as scratch:
-        report = restore_and_check(backup, keys, scratch, advance, probe=probe)
+    try:
+        with repo.scratch(prefix) as scratch:
+            report = restore_and_check(backup, keys, scratch, advance, probe=probe)
+    except OSError as exc:
+        if not no_room(exc):
+            raise
+        raise DiskFull.of(
+            exc,
+            f"{by} of {backup.name}",
+            repo.path,
+            "its scratch copy was removed, nothing was recorded, the backup is unchanged",
+        ) from exc
     stop_point(stop)
-    repo.record(backup.name, Verification(ok=report.ok, at=now, problems=report.problems[:20]))
+    verdict = Verification(ok=report.ok, at=now, problems=report.problems[:20], by=by)
+    repo.record(backup.name, verdict)
     return report
 
 

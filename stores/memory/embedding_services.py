@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from stores.counts import count
 from stores.memory.embeddings import (
     EmbedderSpec,
     EmbedderUnavailable,
@@ -99,7 +100,8 @@ class OpenAIEmbedder:
         except (ValueError, KeyError, TypeError) as exc:
             raise self._failure(f"{url} sent a malformed answer: {exc}") from None
         if rows.ndim != 2 or len(rows) != len(batch):
-            raise self._failure(f"{url} sent {len(rows)} vectors for {len(batch)} texts")
+            sent, asked = count(len(rows), "vector"), count(len(batch), "text")
+            raise self._failure(f"{url} sent {sent} for {asked}")
         if self._dimension not in (None, rows.shape[1]):
             raise self._failure(f"{url} changed dimension {self._dimension} -> {rows.shape[1]}")
         self._dimension = rows.shape[1]
