@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -35,6 +36,7 @@ INSTRUCTIONS = (
     " memory_add; tell another agent something with signal_send."
 )
 log = logging.getLogger("openclaw-infra.mcp")
+_Fn = TypeVar("_Fn", bound=Callable[..., Any])
 
 
 class _Server(MCPServer):
@@ -92,7 +94,7 @@ def serve(socket_path: Path, agent: str | None) -> int:
 
 
 def _memory_tools(server: MCPServer, daemon: Daemon, caller: str | None) -> None:
-    @server.tool(name="memory_search", title="Search past conversations and notes")
+    @_tool(server, name="memory_search", title="Search past conversations and notes")
     async def memory_search(
         *,
         query: Annotated[
@@ -131,7 +133,7 @@ def _memory_tools(server: MCPServer, daemon: Daemon, caller: str | None) -> None
         text, result = search_result(await daemon.call("memory.search", params))
         return _result(text, result)
 
-    @server.tool(name="memory_get", title="Read more of a conversation or a note")
+    @_tool(server, name="memory_get", title="Read more of a conversation or a note")
     async def memory_get(
         *,
         session_id: Annotated[
@@ -165,7 +167,7 @@ def _memory_tools(server: MCPServer, daemon: Daemon, caller: str | None) -> None
         )
         return _result(text, found)
 
-    @server.tool(name="memory_add", title="Remember something for good")
+    @_tool(server, name="memory_add", title="Remember something for good")
     async def memory_add(
         text: Annotated[
             str,
@@ -187,7 +189,7 @@ def _memory_tools(server: MCPServer, daemon: Daemon, caller: str | None) -> None
 
 
 def _coordination_tools(server: MCPServer, daemon: Daemon, caller: str | None) -> None:
-    @server.tool(name="signal_send", title="Tell other agents something")
+    @_tool(server, name="signal_send", title="Tell other agents something")
     async def signal_send(
         *,
         to: Annotated[
@@ -216,7 +218,7 @@ def _coordination_tools(server: MCPServer, daemon: Daemon, caller: str | None) -
         said = "sent" if reply.get("created") else "already sent"
         return _result(f"signal {signal.get('id')} {said} to {', '.join(to)}", Reply(result=reply))
 
-    @server.tool(name="signals", title="Signals for you")
+    @_tool(server, name="signals", title="Signals for you")
     async def signals(
         include_closed: Annotated[bool, Field(description="resolved and expired ones too")] = False,
     ) -> Annotated[CallToolResult, Reply]:
@@ -231,7 +233,7 @@ def _coordination_tools(server: MCPServer, daemon: Daemon, caller: str | None) -
             lines.append(f"{mark} [{s.get('id')}] {said}")
         return _result("\n".join(lines), Reply(result=reply))
 
-    @server.tool(name="priorities", title="What matters now")
+    @_tool(server, name="priorities", title="What matters now")
     async def priorities() -> Annotated[CallToolResult, Reply]:
         """Open requests, warnings and decisions for you, ranked, with recent mistakes."""
         reply = await daemon.call("priorities", _present(agent=caller))
@@ -240,7 +242,7 @@ def _coordination_tools(server: MCPServer, daemon: Daemon, caller: str | None) -
         lines += [f"- {i['priority']}: {i['title']} (from {i['source']})" for i in items]
         return _result("\n".join(lines), Reply(result=reply))
 
-    @server.tool(name="mistake_add", title="Record a mistake and its lesson")
+    @_tool(server, name="mistake_add", title="Record a mistake and its lesson")
     async def mistake_add(
         text: Annotated[str, Field(description="what went wrong", min_length=1, max_length=4000)],
         lesson: Annotated[
@@ -251,6 +253,18 @@ def _coordination_tools(server: MCPServer, daemon: Daemon, caller: str | None) -
         me = _caller(caller, "mistake_add")
         reply = await daemon.call("mistake.add", _present(agent=me, text=text, lesson=lesson))
         return _result("mistake recorded", Reply(result=reply))
+
+
+def _tool(server: MCPServer, *, name: str, title: str) -> Callable[[_Fn], _Fn]:
+    """A tool whose description is its docstring as one line: a host shows the model the
+    description as given, indentation and all."""
+
+    def register(fn: _Fn) -> _Fn:
+        description = " ".join((fn.__doc__ or "").split())
+        server.tool(name=name, title=title, description=description)(fn)
+        return fn
+
+    return register
 
 
 def _result(text: str, data: BaseModel) -> CallToolResult:
