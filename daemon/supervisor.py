@@ -230,6 +230,7 @@ class Supervisor:
             catchup_grace=self.settings.catchup_grace,
         )
         self.api = DaemonAPI(self)
+        await self._warn_about_openclaw()  # before anything answers: the log says it first
         await self.scheduler.start()
         await self.server.start()
         if self.bot is not None:
@@ -244,7 +245,6 @@ class Supervisor:
             )
             await self.watcher.start()
         self._tick_task = asyncio.create_task(self._tick(), name="supervisor-tick")
-        await self._warn_about_openclaw()
         self.notifier.ready(self._status_line())
         log.info(
             "daemon.ready",
