@@ -38,7 +38,7 @@ class ArchiveError(Exception):
 
 @dataclass(frozen=True)
 class Archive:
-    """One archived session: where it is, and its entries as ``(seq, event)`` in order."""
+    """One archived session: which, where its bytes are, and its entries in order."""
 
     session_id: str
     session_key: str | None
@@ -46,26 +46,29 @@ class Archive:
     sha256: str
     #: For a cold archive, the last ``seq`` it holds; deleted archives carry no seqs.
     last_seq: int | None
-    _load: Any
+    blob: bytes | None = None
+    #: A deleted archive: ``identity`` or ``zstd``. A cold one is always zstd records.
+    encoding: str | None = None
+    #: A cold archive kept as a file (``sessions/cold/<name>``) instead of in its row.
+    path: Path | None = None
 
     def events(self) -> Iterator[tuple[int | None, Any]]:
         """``(seq, entry)``; an entry that is not JSON comes back as the ``ArchiveError``."""
-        yield from self._load()
+        if self.last_seq is None:
+            yield from _jsonl_events(self.blob, self.encoding or "identity")
+        else:
+            yield from _cold_events(self.blob, self.path)
 
 
 def deleted_archives(conn: sqlite3.Connection) -> Iterator[Archive]:
     for session_id, key, name, sha, encoding, blob in conn.execute(_ARCHIVES):
-        yield Archive(
-            session_id, key, name, sha, None, lambda b=blob, e=encoding: _jsonl_events(b, e)
-        )
+        yield Archive(session_id, key, name, sha, None, blob, encoding)
 
 
 def cold_archives(conn: sqlite3.Connection, sessions_dir: Path) -> Iterator[Archive]:
     for session_id, name, sha, last_seq, storage, blob in conn.execute(_COLD):
         where = sessions_dir / "cold" / name if storage == "file" else None
-        yield Archive(
-            session_id, None, name, sha, last_seq, lambda b=blob, w=where: _cold_events(b, w)
-        )
+        yield Archive(session_id, None, name, sha, last_seq, blob, path=where)
 
 
 def _jsonl_events(blob: Any, encoding: str) -> Iterator[tuple[int | None, Any]]:
