@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from daemon import __version__
-from daemon.config.settings import Settings, SettingsError, load_settings
+from daemon.config.names import SettingsError
+from daemon.config.settings import Settings, load_settings
 from daemon.errors import InfraError
 from daemon.paths import ENV_PREFIX
 from stores.redaction import Redactor

@@ -143,7 +143,8 @@ def default_env_file(given: Path | None) -> Path | None:
 def writable_paths(env_file: Path | None) -> list[Path]:
     """What the daemon writes, as the service's settings name it; the state directory and the
     backup directory are made here (0700), since a sandboxed service cannot make them."""
-    from daemon.config.settings import SettingsError, load_settings
+    from daemon.config.names import SettingsError
+    from daemon.config.settings import load_settings
     from stores.backup.writeback import configured_workspaces
 
     try:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from daemon.config.envexample import render_env_example
-from daemon.config.settings import Settings, SettingsError, known_names, load_settings
+from daemon.config.names import SettingsError
+from daemon.config.settings import Settings, known_names, load_settings
 from jobs.registry import JOBS
 from tests.support import REPO, base_environ, settings_for
 

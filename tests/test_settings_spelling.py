@@ -14,13 +14,16 @@ import structlog
 
 from daemon import logs
 from daemon.config.envexample import effective, render_env_example
-from daemon.config.settings import SettingsError, leaf_fields, load_settings
+from daemon.config.names import SettingsError, leaf_fields
+from daemon.config.settings import Settings, load_settings
 from daemon.config.values import choices
 from tests.support import base_environ, settings_for
 
 #: Every enumerated setting, found from the model: a new one is covered without a new line here.
 ENUMERATED = {
-    name: words for name, field in leaf_fields().items() if (words := choices(field.annotation))
+    name: words
+    for name, field in leaf_fields(Settings).items()
+    if (words := choices(field.annotation))
 }
 
 

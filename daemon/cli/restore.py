@@ -71,7 +71,8 @@ def cmd_backup_restore(args: argparse.Namespace) -> int:
 
 
 def _where(args: argparse.Namespace) -> Where:
-    from daemon.config.settings import SettingsError, load_settings
+    from daemon.config.names import SettingsError
+    from daemon.config.settings import load_settings
     from stores.backup.config import config_from_settings
 
     try:

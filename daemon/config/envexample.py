@@ -14,7 +14,8 @@ from pydantic import AliasChoices, BaseModel, SecretStr, TypeAdapter
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from daemon.config.settings import Settings, iter_settings
+from daemon.config.names import iter_settings
+from daemon.config.settings import Settings
 from daemon.config.values import env_spelling
 from daemon.paths import ENV_PREFIX, default_state_dir
 

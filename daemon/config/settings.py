@@ -7,14 +7,13 @@ and unknown ``OPENCLAW_INFRA_*`` names are refused, so a typo never passes silen
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal, get_origin
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tzlocal
@@ -28,11 +27,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
-    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -41,6 +38,14 @@ from pydantic_settings.sources.utils import parse_env_vars
 
 from daemon import paths
 from daemon.config.limits import RetentionSettings, SocketSettings
+from daemon.config.names import (
+    SettingsError,
+    iter_settings,
+    leaf_fields,
+    one_line,
+    parse_failure_line,
+    refuse_bad_json,
+)
 from daemon.config.sections import (
     BackupSettings,
     DashboardSettings,
@@ -55,10 +60,6 @@ from daemon.config.telegram import TelegramSettings, TranscriptionSettings
 from daemon.config.values import Section
 from stores.openclaw.config import PROFILE_NAME, OpenClawEnv
 from stores.openclaw.home import OpenClawSource
-
-
-class SettingsError(Exception):
-    """A configuration problem, already phrased as the one line the user sees."""
 
 
 class Settings(BaseSettings, Section):
@@ -274,33 +275,8 @@ class Settings(BaseSettings, Section):
         ] + self.telegram.secret_parts()
 
 
-def iter_settings(model: BaseModel, prefix: str = paths.ENV_PREFIX) -> Iterator[tuple[str, Any]]:
-    """(environment variable name, value) for every leaf setting, nested models flattened."""
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        env_name = prefix + name.upper()
-        if isinstance(value, BaseModel):
-            yield from iter_settings(value, env_name + "__")
-        else:
-            yield env_name, value
-
-
 def known_names(model: type[BaseModel] = Settings, prefix: str = paths.ENV_PREFIX) -> set[str]:
     return set(leaf_fields(model, prefix))
-
-
-def leaf_fields(
-    model: type[BaseModel] = Settings, prefix: str = paths.ENV_PREFIX
-) -> dict[str, FieldInfo]:
-    """Environment variable name -> its field, for every leaf setting."""
-    leaves: dict[str, FieldInfo] = {}
-    for name, field in model.model_fields.items():
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            leaves |= leaf_fields(annotation, prefix + name.upper() + "__")
-        else:
-            leaves[prefix + name.upper()] = field
-    return leaves
 
 
 def load_settings(
@@ -313,13 +289,13 @@ def load_settings(
     dotenv_path = env_file if env_file is not None else Path(".env")
     given = _given(environ, dotenv_path)
     _refuse_unknown_names(given)
-    _refuse_bad_json(given)
+    refuse_bad_json(given, Settings)
     try:
         return _build(environ, dotenv_path)
     except ValidationError as exc:
-        raise SettingsError(_one_line(exc)) from None
+        raise SettingsError(one_line(exc)) from None
     except PydanticSettingsError as exc:
-        raise SettingsError(_parse_failure_line(exc)) from None
+        raise SettingsError(parse_failure_line(exc)) from None
 
 
 def _build(environ: dict[str, str], dotenv_path: Path) -> Settings:
@@ -368,76 +344,3 @@ def _refuse_unknown_names(given: Mapping[str, str]) -> None:
         close = difflib.get_close_matches(name, sorted(known), n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         raise SettingsError(f"{name}: unknown setting{hint}")
-
-
-def _refuse_bad_json(given: Mapping[str, str]) -> None:
-    """A list or mapping setting is read as JSON; say so, naming that variable (pydantic-settings
-    would blame its section, ``OPENCLAW_INFRA_BACKUP``, and not say what it wanted)."""
-    for name, field in leaf_fields().items():
-        value = given.get(name, "").strip()
-        wanted = _json_kind(field)
-        if not value or wanted is None:
-            continue
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            parsed = None
-        if not isinstance(parsed, wanted):
-            word = "list" if wanted is list else "object"
-            raise SettingsError(
-                f"{name}: not a JSON {word}: {value!r} (write it as {_example(field, wanted)})"
-            )
-
-
-def _json_kind(field: FieldInfo) -> type[list[Any]] | type[dict[str, Any]] | None:
-    """list or dict when pydantic-settings decodes the variable as JSON; None otherwise."""
-    if any(isinstance(meta, NoDecode) or meta is NoDecode for meta in field.metadata):
-        return None
-    origin = get_origin(field.annotation) or field.annotation
-    if origin is list:
-        return list
-    if origin is dict:
-        return dict
-    return None
-
-
-def _example(field: FieldInfo, wanted: type) -> str:
-    factory = field.default_factory
-    default = factory() if factory is not None else field.default  # type: ignore[call-arg]
-    if isinstance(default, wanted) and default:
-        return json.dumps(default)
-    if field.examples:
-        return json.dumps(field.examples[0])
-    return '["a", "b"]' if wanted is list else '{"key": "value"}'
-
-
-def _one_line(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    loc = [str(part) for part in error["loc"] if not isinstance(part, int)]
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if not loc:
-        return message
-    if loc[0].startswith(("OPENCLAW_", paths.ENV_PREFIX)):
-        variable = loc[0]
-    else:
-        variable = paths.ENV_PREFIX + "__".join(loc).upper()
-    given = error.get("input")
-    if (
-        isinstance(given, (str, int, float))
-        and not _is_secret(variable)
-        and repr(given) not in message
-    ):
-        return f"{variable}: {message} (got {given!r})"
-    return f"{variable}: {message}"
-
-
-def _parse_failure_line(exc: PydanticSettingsError) -> str:
-    # pydantic-settings says 'error parsing value for field "jobs" from source ...'.
-    match = re.search(r'field "([^"]+)"', str(exc))
-    variable = paths.ENV_PREFIX + match.group(1).upper() if match else "settings"
-    cause = exc.__cause__ or exc
-    return f"{variable}: could not parse the value ({cause})"
-
-
-def _is_secret(variable: str) -> bool:
-    return any(word in variable for word in ("KEY", "TOKEN", "PASSWORD", "PASSPHRASE", "SECRET"))
