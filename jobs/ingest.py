@@ -9,7 +9,6 @@ skipped; it never stops the other sources.
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any
 
 import structlog
 
-from jobs.base import JobContext, JobResult
+from jobs.base import JobContext, JobResult, in_thread
 from stores.memory.chunking import (
     TURNS,
     affected_windows,
@@ -90,7 +89,7 @@ async def run(ctx: JobContext) -> JobResult:
     if ctx.memory is None or ctx.openclaw is None:
         raise RuntimeError("the memory store is not open; see `infractl health`")
     ingest = Ingest(ctx, ctx.memory)
-    report = await asyncio.to_thread(ingest.run)
+    report = await in_thread(ctx, lambda _: ingest.run())
     fresh = [p for p in report.problems if (p.where, str(p.kind)) not in _REPORTED]
     for problem in fresh[:LOGGED_PROBLEMS]:
         log.warning(
@@ -132,6 +131,7 @@ class Ingest:
         self.ctx.progress.phase = "reading"
         self.ctx.progress.total = len(steps)
         for done, (agent, step) in enumerate(steps, 1):
+            self.ctx.stop.check()  # each step is one transaction: stopping between is clean
             try:
                 step(agent)
             except Exception as exc:  # one source's failure must not stop the others for good
@@ -150,7 +150,7 @@ class Ingest:
         def advance(done: int, total: int) -> None:
             progress.done, progress.total = done, total
 
-        self.report.embedded = self.memory.sync_vectors(advance)
+        self.report.embedded = self.memory.sync_vectors(advance, stop=self.ctx.stop)
 
     def _steps(self, agent: Agent) -> list[Step]:
         files, problems = list_session_files(agent.sessions_dir)

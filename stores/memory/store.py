@@ -29,11 +29,14 @@ from stores.memory.models import SearchResponse, VectorMemoryStats
 from stores.memory.records import Chunk, ChunkFilter, SearchQuery, Write
 from stores.memory.results import budgeted, merge_neighbours
 from stores.memory.vectors import VectorIndex, chroma_where
+from stores.stopping import check
 
 #: Reciprocal rank fusion constant; 60 is the value of the original paper and works broadly.
 RRF_K = 60
-#: Rows embedded per round: enough for the embedder to sort them into well-filled batches.
+#: Rows read per round: enough to sort them by length into well-filled batches.
 EMBED_PAGE = 1024
+#: Rows embedded and stored at once: how long a backup or a stop waits at most.
+EMBED_SLICE = 128
 
 
 class EmbedderChanged(Exception):
@@ -111,10 +114,16 @@ class MemoryStore:
             if embed:
                 self.sync_vectors()
 
-    def sync_vectors(self, progress: Callable[[int, int], None] | None = None) -> int:
+    def sync_vectors(
+        self,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        stop: threading.Event | None = None,
+    ) -> int:
         """Delete the vectors of deleted rows and embed the rows that have none; both queues
         live in memory.sqlite, so work cut short by a crash is finished by the next call.
-        The write lock is taken page by page, so a backup waits for one page, not for all."""
+        The write lock is taken slice by slice, so a backup waits for one slice, not for all,
+        and ``stop`` (a run's stop token) is seen between two slices, each stored whole."""
         with self._writes:
             while ids := self.index.vectors_to_delete(5000):
                 self.vectors.delete(ids)
@@ -122,18 +131,25 @@ class MemoryStore:
             total = self.index.count_to_embed()
         done = 0
         while True:
+            check(stop)
             with self._writes:
-                chunks = self.index.to_embed(EMBED_PAGE)
-                if not chunks:
-                    return done
-                vectors = self.embedder.embed([c.search_text for c in chunks])
-                self.vectors.upsert(
-                    [c.id for c in chunks], vectors, [_vector_metadata(c) for c in chunks]
-                )
-                self.index.mark_embedded(chunks)
-            done += len(chunks)
-            if progress is not None:
-                progress(done, max(total, done))
+                page = self.index.to_embed(EMBED_PAGE)
+            if not page:
+                return done
+            # By length, so that each slice still gives the embedder batches of like lengths.
+            page.sort(key=lambda c: len(c.search_text))
+            for start in range(0, len(page), EMBED_SLICE):
+                check(stop)
+                chunks = page[start : start + EMBED_SLICE]
+                with self._writes:
+                    vectors = self.embedder.embed([c.search_text for c in chunks])
+                    self.vectors.upsert(
+                        [c.id for c in chunks], vectors, [_vector_metadata(c) for c in chunks]
+                    )
+                    self.index.mark_embedded(chunks)
+                done += len(chunks)
+                if progress is not None:
+                    progress(done, max(total, done))
 
     def forget(self, ids: Sequence[str]) -> int:
         """Forget chunks; a forgotten window's turns are also taken out of the windows that
