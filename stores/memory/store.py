@@ -24,6 +24,7 @@ from typing import Any
 from stores.atomic import ensure_private_dir
 from stores.memory.chunking import TURNS, chunk_id, window_chunks
 from stores.memory.embeddings import Embedder
+from stores.memory.heap import give_back
 from stores.memory.index import MemoryIndex
 from stores.memory.models import SearchResponse, VectorMemoryStats
 from stores.memory.records import Chunk, ChunkFilter, SearchQuery, Write
@@ -134,8 +135,10 @@ class MemoryStore:
             check(stop)
             with self._writes:
                 page = self.index.to_embed(EMBED_PAGE)
-            if not page:
-                return done
+                if not page:
+                    if done:
+                        self._release_memory()
+                    return done
             # By length, so that each slice still gives the embedder batches of like lengths.
             page.sort(key=lambda c: len(c.search_text))
             for start in range(0, len(page), EMBED_SLICE):
@@ -150,6 +153,15 @@ class MemoryStore:
                 done += len(chunks)
                 if progress is not None:
                     progress(done, max(total, done))
+
+    def _release_memory(self) -> None:
+        """A burst of embedding is over: what its batches held goes back to the system, so a
+        daemon at rest holds the model and the index, not the largest batch it ever ran."""
+        release = getattr(self.embedder, "release_memory", None)
+        if release is not None:
+            release()
+        else:
+            give_back()
 
     def forget(self, ids: Sequence[str]) -> int:
         """Forget chunks; a forgotten window's turns are also taken out of the windows that
