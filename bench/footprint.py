@@ -36,8 +36,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
+from scale import Corpus, _ingest
 
-from bench.scale import Corpus, _ingest
 from daemon.client import ControlClient
 from daemon.errors import InfraError
 from daemon.sample.writer import OpenClawWriter
