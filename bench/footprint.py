@@ -194,7 +194,8 @@ def _probe(kind: str, state: Path) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # its embedding function is not registered here
             collection = client.get_collection("memory")
-        (vector,) = collection.get(limit=1, include=["embeddings"])["embeddings"]
+        stored = collection.get(limit=1, include=["embeddings"])["embeddings"]
+        vector = np.asarray(stored, dtype=np.float32)[0]
         collection.query(query_embeddings=[vector], n_results=10)  # loads the HNSW index
     print(json.dumps({"rss_mb": _rss_mb(os.getpid())}))
     return 0
