@@ -11,8 +11,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from daemon.api.host import Daemon
-from daemon.errors import BadRequest, NotConfigured
+from daemon.errors import BadRequest, NotConfigured, Unavailable
 from daemon.schedule import parse_duration
+from stores.memory.diskfull import DiskFull
 from stores.memory.records import Chunk, ChunkFilter, SearchQuery, Write
 from stores.memory.results import approx_tokens
 from stores.memory.store import MemoryStore
@@ -135,8 +136,15 @@ class MemoryMethods:
             tags=tuple(params.tags),
             roles=("user",),
         )
-        await asyncio.to_thread(self.store.write, Write(chunks=[chunk]), now)
-        return {"id": chunk.id, "tokens": approx_tokens(params.text)}
+        try:
+            pending = await asyncio.to_thread(self.store.write, Write(chunks=[chunk]), now)
+        except DiskFull as exc:
+            raise Unavailable(str(exc)) from None
+        result: dict[str, Any] = {"id": chunk.id, "tokens": approx_tokens(params.text)}
+        if pending is not None:
+            # Stored and found by its words now; by meaning once the vector is stored too.
+            result["vector_pending"] = pending
+        return result
 
     async def forget(self, params: ForgetParams) -> dict[str, Any]:
         store = self.store

@@ -23,6 +23,7 @@ from typing import Any
 
 from stores.atomic import ensure_private_dir
 from stores.memory.chunking import TURNS, chunk_id, window_chunks
+from stores.memory.diskfull import full_disk_named
 from stores.memory.embeddings import Embedder
 from stores.memory.heap import give_back
 from stores.memory.index import MemoryIndex
@@ -49,6 +50,7 @@ class MemoryStore:
         self.index = index
         self.vectors = vectors
         self.embedder = embedder
+        self.state_dir = index.path.parent
         #: Held by every writer, and by a backup while it copies the store: writers wait.
         self._writes = threading.RLock()
         self._search_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="keyword-search")
@@ -106,14 +108,24 @@ class MemoryStore:
 
     # --- writing -------------------------------------------------------------------------
 
-    def write(self, write: Write, now: datetime, *, embed: bool = True) -> None:
+    def write(self, write: Write, now: datetime, *, embed: bool = True) -> str | None:
         """Commit rows, turns and checkpoints together; then (``embed``) bring the vectors up
         to date. Ingest passes ``embed=False`` for each source and syncs once at the end, so
-        the embedder sees large batches of similar lengths."""
+        the embedder sees large batches of similar lengths.
+
+        Raises only if nothing was stored. Once the rows are committed they are searchable by
+        keyword; if their vectors cannot be stored now (a full disk, an unreachable service),
+        that is returned, not raised, and the next sync stores them: the write did happen."""
         with self._writes:
-            self.index.apply(write, now)
-            if embed:
+            with full_disk_named(self.state_dir):
+                self.index.apply(write, now)
+            if not embed:
+                return None
+            try:
                 self.sync_vectors()
+            except Exception as exc:  # stored; its vector waits in the queue for the next sync
+                return str(exc) or type(exc).__name__
+            return None
 
     def sync_vectors(
         self,
@@ -125,7 +137,7 @@ class MemoryStore:
         live in memory.sqlite, so work cut short by a crash is finished by the next call.
         The write lock is taken slice by slice, so a backup waits for one slice, not for all,
         and ``stop`` (a run's stop token) is seen between two slices, each stored whole."""
-        with self._writes:
+        with self._writes, full_disk_named(self.state_dir):
             while ids := self.index.vectors_to_delete(5000):
                 self.vectors.delete(ids)
                 self.index.vectors_deleted(ids)
@@ -146,10 +158,11 @@ class MemoryStore:
                 chunks = page[start : start + EMBED_SLICE]
                 with self._writes:
                     vectors = self.embedder.embed([c.search_text for c in chunks])
-                    self.vectors.upsert(
-                        [c.id for c in chunks], vectors, [_vector_metadata(c) for c in chunks]
-                    )
-                    self.index.mark_embedded(chunks)
+                    with full_disk_named(self.state_dir):
+                        self.vectors.upsert(
+                            [c.id for c in chunks], vectors, [_vector_metadata(c) for c in chunks]
+                        )
+                        self.index.mark_embedded(chunks)
                 done += len(chunks)
                 if progress is not None:
                     progress(done, max(total, done))
@@ -230,19 +243,7 @@ class MemoryStore:
         keywords = self._search_pool.submit(
             self.index.keyword_search, query.text, candidates, where
         )
-        vector = self.embedder.embed([query.text])[0]
-        hits = self.vectors.query(
-            vector,
-            candidates,
-            chroma_where(
-                agents=where.agents,
-                kinds=where.kinds,
-                session_id=where.session_id,
-                since=where.since,
-                until=where.until,
-            ),
-        )
-        vector_ids = [h.id for h in hits]
+        vector_ids, degraded = self._vector_half(query, candidates)
         keyword_ids = keywords.result()
         fused = fuse(vector_ids, keyword_ids, query.vector_weight, query.keyword_weight)
         chunks = self.index.chunks(fused)
@@ -260,7 +261,29 @@ class MemoryStore:
             results=results,
             tokens=sum(r.tokens for r in results),
             took_ms=round((time.perf_counter() - began) * 1000, 2),
+            degraded=degraded,
         )
+
+    def _vector_half(self, query: SearchQuery, candidates: int) -> tuple[list[str], str | None]:
+        """The nearest vectors' ids; none if the vector store cannot answer (a disk so full
+        that Chroma cannot apply its log, a server gone): the keyword half still does."""
+        where = query.where
+        vector = self.embedder.embed([query.text])[0]
+        try:
+            hits = self.vectors.query(
+                vector,
+                candidates,
+                chroma_where(
+                    agents=where.agents,
+                    kinds=where.kinds,
+                    session_id=where.session_id,
+                    since=where.since,
+                    until=where.until,
+                ),
+            )
+        except Exception as exc:  # any failure of Chroma leaves the keyword half
+            return [], f"vector search failed, keyword results only: {exc}"[:300]
+        return [h.id for h in hits], None
 
     def stats(self) -> VectorMemoryStats:
         raw = self.index.stats()
