@@ -19,18 +19,20 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from stores.atomic import ensure_private_dir
 from stores.memory.chunking import TURNS, chunk_id, window_chunks
 from stores.memory.diskfull import full_disk_named
 from stores.memory.embeddings import Embedder
 from stores.memory.heap import give_back
-from stores.memory.index import MemoryIndex
+from stores.memory.index import MemoryIndex, built_files
 from stores.memory.models import SearchResponse, VectorMemoryStats
 from stores.memory.records import Chunk, ChunkFilter, SearchQuery, Write
 from stores.memory.results import budgeted, merge_neighbours
-from stores.memory.vectors import VectorIndex, chroma_where
+from stores.memory.vectors import COLLECTION, VectorIndex, chroma_where
 from stores.stopping import check
 
 #: Reciprocal rank fusion constant; 60 is the value of the original paper and works broadly.
@@ -45,6 +47,20 @@ class EmbedderChanged(Exception):
     pass
 
 
+class VectorSource(Protocol):
+    def find(self, embedder_id: str, texts: list[str]) -> dict[int, np.ndarray[Any, Any]]:
+        """Position in ``texts`` -> a stored vector of that text by that embedder."""
+        ...
+
+
+def _clear_leftovers(index: MemoryIndex, vectors: VectorIndex) -> None:
+    """What a rebuild cut short left (``stores.memory.rebuild``): its index file and its
+    collection. The live pair is untouched: the file names its own collection."""
+    for path in built_files(index.path):
+        path.unlink(missing_ok=True)
+    vectors.drop_strays()
+
+
 class MemoryStore:
     def __init__(self, index: MemoryIndex, vectors: VectorIndex, embedder: Embedder) -> None:
         self.index = index
@@ -54,6 +70,8 @@ class MemoryStore:
         #: Held by every writer, and by a backup while it copies the store: writers wait.
         self._writes = threading.RLock()
         self._search_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="keyword-search")
+        #: Vectors to take instead of embedding (a rebuild takes the live store's).
+        self.reuse: VectorSource | None = None
 
     def __repr__(self) -> str:
         return f"MemoryStore({self.index!r}, {self.vectors!r})"
@@ -80,10 +98,20 @@ class MemoryStore:
             # vectors in Chroma match no row, or not in this embedder's space (nor dimension).
             fresh = recorded != embedder.id
             vectors = VectorIndex.open(
-                path=state_dir / "chroma", url=chroma_url, embedder=embedder, fresh=fresh
+                path=state_dir / "chroma",
+                url=chroma_url,
+                embedder=embedder,
+                fresh=fresh,
+                name=index.get_meta("collection") or COLLECTION,
             )
         except BaseException:
             index.close()
+            raise
+        try:
+            _clear_leftovers(index, vectors)
+        except BaseException:
+            index.close()
+            vectors.close()
             raise
         store = cls(index, vectors, embedder)
         try:
@@ -157,7 +185,7 @@ class MemoryStore:
                 check(stop)
                 chunks = page[start : start + EMBED_SLICE]
                 with self._writes:
-                    vectors = self.embedder.embed([c.search_text for c in chunks])
+                    vectors = self._vectors_for([c.search_text for c in chunks])
                     with full_disk_named(self.state_dir):
                         self.vectors.upsert(
                             [c.id for c in chunks], vectors, [_vector_metadata(c) for c in chunks]
@@ -166,6 +194,20 @@ class MemoryStore:
                 done += len(chunks)
                 if progress is not None:
                     progress(done, max(total, done))
+
+    def _vectors_for(self, texts: list[str]) -> np.ndarray[Any, Any]:
+        """Embedded, or taken from ``reuse`` where it has them."""
+        found = self.reuse.find(self.embedder.id, texts) if self.reuse is not None else {}
+        if not found:
+            return self.embedder.embed(texts)
+        missing = [i for i in range(len(texts)) if i not in found]
+        width = len(next(iter(found.values())))
+        vectors = np.empty((len(texts), width), dtype=np.float32)
+        if missing:
+            vectors[missing] = self.embedder.embed([texts[i] for i in missing])
+        for i, vector in found.items():
+            vectors[i] = vector
+        return vectors
 
     def _release_memory(self) -> None:
         """A burst of embedding is over: what its batches held goes back to the system, so a
