@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from jobs.base import HealthConfig, JobContext, MemoryConfig, OpenClawSource, ScheduledJobView
 from jobs.ingest import Ingest
 from stores.memory.embedders import make_embedder
+from stores.memory.pieces import WHOLE, WINDOW_VECTORS
 from stores.memory.records import ChunkFilter, SearchQuery
 from stores.memory.store import MemoryStore
 from stores.runlog import RunLog
@@ -63,7 +64,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="retrieval-") as tmp:
         state = Path(tmp)
         embedder = make_embedder(threads=args.threads)
-        store = MemoryStore.open(state, embedder)
+        store = MemoryStore.open(state, embedder, window_vectors=args.window_vectors)
         ingest_s, report = _ingest(store, state, args)
         raw_s = _raw_embed_seconds(store, embedder)
         scored, results = _ask(store, questions, args)
@@ -85,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--budget", type=int, default=1500, help="token budget per search")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--threads", type=int)
+    parser.add_argument(
+        "--window-vectors",
+        choices=WINDOW_VECTORS,
+        default=WHOLE,
+        help="a turn window embedded whole, or the mean of its turns' pieces",
+    )
     parser.add_argument("--results", type=Path, help="write RESULTS.jsonl for score_memory.py")
     return parser
 
@@ -171,7 +178,8 @@ def _print(
     chunks = report.chunks
     print(
         f"home {args.home}; window {args.window} turns, stride {args.stride}; budget "
-        f"{args.budget}; {'all agents' if args.all_agents else 'question agent only'}"
+        f"{args.budget}; {'all agents' if args.all_agents else 'question agent only'}; "
+        f"window vectors: {args.window_vectors}"
     )
     print(
         f"ingest: {report.turns} turns -> {chunks} chunks from {report.sources} sources in "

@@ -85,7 +85,9 @@ class Beside:
             index.close()
             path.unlink(missing_ok=True)
             raise
-        self.store = MemoryStore(index, vectors, live.embedder)
+        self.store = MemoryStore(
+            index, vectors, live.embedder, pieces=live.pieces, owns_pieces=False
+        )
         self.reuse = self.store.reuse = VectorReuse(live)
         self.swapped = False
 

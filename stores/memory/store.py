@@ -30,6 +30,7 @@ from stores.memory.embeddings import Embedder
 from stores.memory.heap import give_back
 from stores.memory.index import MemoryIndex, built_files
 from stores.memory.models import SearchResponse, VectorMemoryStats
+from stores.memory.pieces import PIECES, WHOLE, PieceVectors
 from stores.memory.records import Chunk, ChunkFilter, SearchQuery, Write
 from stores.memory.results import budgeted, merge_neighbours
 from stores.memory.vectors import COLLECTION, VectorIndex, chroma_where
@@ -62,10 +63,22 @@ def _clear_leftovers(index: MemoryIndex, vectors: VectorIndex) -> None:
 
 
 class MemoryStore:
-    def __init__(self, index: MemoryIndex, vectors: VectorIndex, embedder: Embedder) -> None:
+    def __init__(
+        self,
+        index: MemoryIndex,
+        vectors: VectorIndex,
+        embedder: Embedder,
+        *,
+        pieces: PieceVectors | None = None,
+        owns_pieces: bool = True,
+    ) -> None:
         self.index = index
         self.vectors = vectors
         self.embedder = embedder
+        #: Turn windows' vectors from their turns' pieces (``stores.memory.pieces``), or None:
+        #: each window embedded whole.
+        self.pieces = pieces
+        self._owns_pieces = owns_pieces
         self.state_dir = index.path.parent
         #: Held by every writer, and by a backup while it copies the store: writers wait.
         self._writes = threading.RLock()
@@ -84,6 +97,7 @@ class MemoryStore:
         *,
         chroma_url: str | None = None,
         allow_new_embedder: bool = False,
+        window_vectors: str = WHOLE,
     ) -> MemoryStore:
         index = MemoryIndex(ensure_private_dir(state_dir) / "memory.sqlite")
         recorded = index.get_meta("embedder")
@@ -113,7 +127,17 @@ class MemoryStore:
             index.close()
             vectors.close()
             raise
-        store = cls(index, vectors, embedder)
+        try:
+            pieces = (
+                PieceVectors(state_dir / "pieces.sqlite", embedder)
+                if window_vectors == PIECES
+                else None
+            )
+        except BaseException:
+            index.close()
+            vectors.close()
+            raise
+        store = cls(index, vectors, embedder, pieces=pieces)
         try:
             if recorded is not None and fresh:
                 store._start_over()
@@ -133,6 +157,8 @@ class MemoryStore:
         self._search_pool.shutdown(wait=True)
         self.index.close()
         self.vectors.close()
+        if self.pieces is not None and self._owns_pieces:
+            self.pieces.close()
 
     # --- writing -------------------------------------------------------------------------
 
@@ -185,7 +211,7 @@ class MemoryStore:
                 check(stop)
                 chunks = page[start : start + EMBED_SLICE]
                 with self._writes:
-                    vectors = self._vectors_for([c.search_text for c in chunks])
+                    vectors = self._vectors_for(chunks)
                     with full_disk_named(self.state_dir):
                         self.vectors.upsert(
                             [c.id for c in chunks], vectors, [_vector_metadata(c) for c in chunks]
@@ -195,19 +221,42 @@ class MemoryStore:
                 if progress is not None:
                     progress(done, max(total, done))
 
-    def _vectors_for(self, texts: list[str]) -> np.ndarray[Any, Any]:
-        """Embedded, or taken from ``reuse`` where it has them."""
+    def _vectors_for(self, chunks: list[Chunk]) -> np.ndarray[Any, Any]:
+        """Taken from ``reuse`` where it has them; the rest embedded, turn windows from their
+        turns' pieces when ``pieces`` is set."""
+        texts = [c.search_text for c in chunks]
         found = self.reuse.find(self.embedder.id, texts) if self.reuse is not None else {}
-        if not found:
+        if not found and self.pieces is None:
             return self.embedder.embed(texts)
         missing = [i for i in range(len(texts)) if i not in found]
-        width = len(next(iter(found.values())))
+        windows = [i for i in missing if self.pieces is not None and chunks[i].kind == TURNS]
+        whole = [i for i in missing if i not in set(windows)]
+        parts: list[tuple[list[int], np.ndarray[Any, Any]]] = []
+        if windows and self.pieces is not None:
+            turns = [self._window_turns(chunks[i]) for i in windows]
+            parts.append((windows, self.pieces.windows(turns)))
+        if whole:
+            parts.append((whole, self.embedder.embed([texts[i] for i in whole])))
+        width = len(next(iter(found.values()))) if found else parts[0][1].shape[1]
         vectors = np.empty((len(texts), width), dtype=np.float32)
-        if missing:
-            vectors[missing] = self.embedder.embed([texts[i] for i in missing])
+        for rows, made in parts:
+            vectors[rows] = made
         for i, vector in found.items():
             vectors[i] = vector
         return vectors
+
+    def _window_turns(self, chunk: Chunk) -> list[tuple[str, str]]:
+        agent, session = chunk.agent or "", chunk.session_id or ""
+        places = self.index.turn_positions([(agent, session, chunk.entry_ids)])
+        if not places:
+            return [("", chunk.search_text)]
+        members = set(chunk.entry_ids)
+        turns = self.index.session_turns(agent, session, min(places.values()), max(places.values()))
+        # The window's date line is a piece too: questions ask when, and it is what places it.
+        header = chunk.search_text.split("\n", 1)[0]
+        return [("", header)] + [
+            (t.speaker or t.role, t.text) for t in turns if t.entry_id in members and t.text
+        ]
 
     def _release_memory(self) -> None:
         """A burst of embedding is over: what its batches held goes back to the system, so a

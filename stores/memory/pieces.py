@@ -1,0 +1,110 @@
+"""A turn window's vector from its turns', each turn embedded once.
+
+Embedding a window's text whole costs a full model pass per window, with every turn embedded
+twice (windows overlap by ``window - stride`` turns) and nothing past the model's 256 tokens in
+the vector: a long reply fills the window alone. Here each turn is cut into pieces the model
+takes whole (``PIECE_WORDS`` words), each piece is embedded once and kept by the hash of the
+embedder's id and its text (``pieces.sqlite``), and a window's vector is the normalised mean
+of its pieces' vectors. A window that grows as the session goes on, or is rebuilt, embeds only
+the pieces it has not seen. ``bench/ingest_speed.py`` measures both ways side by side, and
+``bench/retrieval.py --window-vectors`` the quality of each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from stores.memory.embeddings import Embedder, FloatArray, l2_normalise
+from stores.sqlite import connect, transaction
+
+#: Words per piece: English runs ~1.3 word pieces a word, so 160 words stay inside the 256
+#: tokens of the default model with room for the speaker's name.
+PIECE_WORDS = 160
+WHOLE = "whole"
+PIECES = "pieces"
+WINDOW_VECTORS = (WHOLE, PIECES)
+
+SCHEMA = "CREATE TABLE pieces (key BLOB PRIMARY KEY, vector BLOB NOT NULL);"
+
+
+def pieces_of(speaker: str, text: str) -> list[str]:
+    """A turn as the texts to embed: ``speaker: words`` in runs of at most PIECE_WORDS."""
+    words = text.split()
+    prefix = f"{speaker}: " if speaker else ""
+    return [
+        prefix + " ".join(words[start : start + PIECE_WORDS])
+        for start in range(0, len(words), PIECE_WORDS)
+    ]
+
+
+class PieceVectors:
+    """Piece vectors by (embedder id, text), embedded on first sight and kept on disk."""
+
+    def __init__(self, path: Path, embedder: Embedder) -> None:
+        self.path = path
+        self.embedder = embedder
+        self._conn = connect(path, SCHEMA, 1)
+        self._lock = threading.Lock()
+        self.embedded = 0
+        self.cached = 0
+
+    def __repr__(self) -> str:
+        return f"PieceVectors({str(self.path)!r}, embedded={self.embedded}, cached={self.cached})"
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def windows(self, windows: Sequence[Sequence[tuple[str, str]]]) -> FloatArray:
+        """One vector per window, given as its turns' (speaker, text)."""
+        parts = [[p for speaker, text in w for p in pieces_of(speaker, text)] for w in windows]
+        vectors = self.vectors(list({p for pieces in parts for p in pieces}))
+        rows = np.zeros((len(windows), self._width(vectors)), dtype=np.float32)
+        for row, pieces in enumerate(parts):
+            if pieces:
+                rows[row] = np.mean([vectors[p] for p in pieces], axis=0)
+        return l2_normalise(rows)
+
+    def vectors(self, texts: list[str]) -> dict[str, FloatArray]:
+        keys = {t: _key(self.embedder.id, t) for t in texts}
+        found = self._stored(list(keys.values()))
+        by_text = {t: found[k] for t, k in keys.items() if k in found}
+        missing = [t for t in texts if t not in by_text]
+        if missing:
+            made = self.embedder.embed(missing)
+            by_text.update(zip(missing, made, strict=True))
+            self._store([(keys[t], v) for t, v in zip(missing, made, strict=True)])
+        self.embedded += len(missing)
+        self.cached += len(texts) - len(missing)
+        return by_text
+
+    def _stored(self, keys: list[bytes]) -> dict[bytes, FloatArray]:
+        found: dict[bytes, FloatArray] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                part = keys[start : start + 500]
+                marks = ",".join("?" * len(part))
+                sql = f"SELECT key, vector FROM pieces WHERE key IN ({marks})"  # noqa: S608 - marks
+                rows = self._conn.execute(sql, part).fetchall()
+                found.update((k, np.frombuffer(v, dtype=np.float32)) for k, v in rows)
+        return found
+
+    def _store(self, rows: list[tuple[bytes, FloatArray]]) -> None:
+        with self._lock, transaction(self._conn):
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO pieces (key, vector) VALUES (?, ?)",
+                [(k, sqlite3.Binary(np.asarray(v, dtype=np.float32).tobytes())) for k, v in rows],
+            )
+
+    def _width(self, vectors: dict[str, FloatArray]) -> int:
+        return len(next(iter(vectors.values()))) if vectors else self.embedder.dimension
+
+
+def _key(embedder_id: str, text: str) -> bytes:
+    return hashlib.sha256(f"{embedder_id}\0{text}".encode()).digest()[:20]
