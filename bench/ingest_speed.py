@@ -28,6 +28,7 @@ from longmem_home import write_home
 
 from jobs.base import HealthConfig, JobContext, MemoryConfig, OpenClawSource, ScheduledJobView
 from jobs.ingest import Ingest
+from stores.memory import pieces
 from stores.memory.embeddings import EmbedderSpec, FloatArray, MiniLMEmbedder
 from stores.memory.pieces import PIECES, WHOLE
 from stores.memory.store import MemoryStore
@@ -90,6 +91,9 @@ def main() -> int:
     parser.add_argument("--reply-words", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--threads", type=int)
+    parser.add_argument(
+        "--piece-words", default="160,48", help="piece lengths to try, in words, comma-separated"
+    )
     args = parser.parse_args()
     embedder = MiniLMEmbedder(threads=args.threads)
     embedder.load()
@@ -109,14 +113,18 @@ def main() -> int:
             f"sessions from a pool of {args.pool}, replies ~{args.reply_words} words; "
             f"window 4, stride 2"
         )
-        results = [_measure(way, home, Path(tmp) / way, embedder) for way in (WHOLE, PIECES)]
+        ways = [WHOLE] + [f"{PIECES}/{n}" for n in args.piece_words.split(",")]
+        results = [_measure(way, home, Path(tmp) / way.replace("/", "-"), embedder) for way in ways]
     _print(results)
     return 0
 
 
 def _measure(way: str, home: Path, state: Path, embedder: MiniLMEmbedder) -> Measured:
     counting = Counting(embedder)
-    store = MemoryStore.open(state, counting, window_vectors=way)
+    kind, _, words = way.partition("/")
+    if words:
+        pieces.PIECE_WORDS = int(words)
+    store = MemoryStore.open(state, counting, window_vectors=kind)
     ctx = JobContext(
         clock=lambda: datetime.now(UTC),
         tz=UTC,
@@ -150,12 +158,12 @@ def _tokens(embedder: MiniLMEmbedder, texts: list[str]) -> int:
 def _print(results: list[Measured]) -> None:
     base = results[0]
     print(
-        f"\n{'way':<8} {'windows':>8} {'seconds':>8} {'windows/s':>10} {'texts':>7} "
+        f"\n{'way':<11} {'windows':>8} {'seconds':>8} {'windows/s':>10} {'texts':>7} "
         f"{'tokens':>9} {'tokens/s':>9} {'raw tok/s':>10} {'vs raw':>7} {'speed-up':>9}"
     )
     for r in results:
         print(
-            f"{r.way:<8} {r.windows:>8} {r.seconds:>8.1f} {r.windows / r.seconds:>10.1f} "
+            f"{r.way:<11} {r.windows:>8} {r.seconds:>8.1f} {r.windows / r.seconds:>10.1f} "
             f"{r.texts:>7} {r.tokens:>9} {r.tokens / r.seconds:>9.0f} "
             f"{r.tokens / r.raw_seconds:>10.0f} {r.raw_seconds / r.seconds:>6.2f}x "
             f"{base.seconds / r.seconds:>8.2f}x"

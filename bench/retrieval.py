@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from jobs.base import HealthConfig, JobContext, MemoryConfig, OpenClawSource, ScheduledJobView
 from jobs.ingest import Ingest
 from stores.memory.embedders import make_embedder
-from stores.memory.pieces import WHOLE, WINDOW_VECTORS
+from stores.memory.pieces import PIECES, WINDOW_VECTORS
 from stores.memory.records import ChunkFilter, SearchQuery
 from stores.memory.store import MemoryStore
 from stores.runlog import RunLog
@@ -89,8 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--window-vectors",
         choices=WINDOW_VECTORS,
-        default=WHOLE,
-        help="a turn window embedded whole, or the mean of its turns' pieces",
+        default=PIECES,
+        help="the mean of a turn window's pieces (default), or the window embedded whole",
     )
     parser.add_argument("--results", type=Path, help="write RESULTS.jsonl for score_memory.py")
     return parser

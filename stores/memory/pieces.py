@@ -84,6 +84,17 @@ class PieceVectors:
         self.cached += len(texts) - len(missing)
         return by_text
 
+    def forget(self, windows: Sequence[Sequence[tuple[str, str]]]) -> None:
+        """Drop the vectors of these turns' pieces (their words were forgotten)."""
+        keys = [
+            (_key(self.embedder.id, p),)
+            for w in windows
+            for speaker, text in w
+            for p in pieces_of(speaker, text)
+        ]
+        with self._lock, transaction(self._conn):
+            self._conn.executemany("DELETE FROM pieces WHERE key = ?", keys)
+
     def _stored(self, keys: list[bytes]) -> dict[bytes, FloatArray]:
         found: dict[bytes, FloatArray] = {}
         with self._lock:

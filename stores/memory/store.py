@@ -30,7 +30,7 @@ from stores.memory.embeddings import Embedder
 from stores.memory.heap import give_back
 from stores.memory.index import MemoryIndex, built_files
 from stores.memory.models import SearchResponse, VectorMemoryStats
-from stores.memory.pieces import PIECES, WHOLE, PieceVectors
+from stores.memory.pieces import PIECES, WINDOW_VECTORS, PieceVectors
 from stores.memory.records import Chunk, ChunkFilter, SearchQuery, Write
 from stores.memory.results import budgeted, merge_neighbours
 from stores.memory.vectors import COLLECTION, VectorIndex, chroma_where
@@ -97,8 +97,10 @@ class MemoryStore:
         *,
         chroma_url: str | None = None,
         allow_new_embedder: bool = False,
-        window_vectors: str = WHOLE,
+        window_vectors: str = PIECES,
     ) -> MemoryStore:
+        if window_vectors not in WINDOW_VECTORS:
+            raise ValueError(f"window_vectors is one of {WINDOW_VECTORS}, not {window_vectors!r}")
         index = MemoryIndex(ensure_private_dir(state_dir) / "memory.sqlite")
         recorded = index.get_meta("embedder")
         if recorded is not None and recorded != embedder.id and not allow_new_embedder:
@@ -272,6 +274,8 @@ class MemoryStore:
         overlap it, so its words are not found there either."""
         with self._writes:
             forgotten = [c for c in self.index.chunks(ids).values() if c.kind == TURNS]
+            if self.pieces is not None:  # nor kept, as vectors, in the pieces cache
+                self.pieces.forget([self._window_turns(c)[1:] for c in forgotten])
             removed = self.index.delete(ids)
             self._rewrite_overlapping(forgotten)
             self.sync_vectors()
