@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from stores.memory.embeddings import Embedder, FloatArray, l2_normalise
+from stores.memory.index import MemoryIndex
+from stores.memory.records import Chunk
 from stores.sqlite import connect, transaction
 
 #: Words per piece: English runs ~1.3 word pieces a word, so 160 words stay inside the 256
@@ -119,3 +121,18 @@ class PieceVectors:
 
 def _key(embedder_id: str, text: str) -> bytes:
     return hashlib.sha256(f"{embedder_id}\0{text}".encode()).digest()[:20]
+
+
+def window_turns(index: MemoryIndex, chunk: Chunk) -> list[tuple[str, str]]:
+    """A turn window as (speaker, text): its date line first, then its turns in order."""
+    agent, session = chunk.agent or "", chunk.session_id or ""
+    places = index.turn_positions([(agent, session, chunk.entry_ids)])
+    if not places:
+        return [("", chunk.search_text)]
+    members = set(chunk.entry_ids)
+    turns = index.session_turns(agent, session, min(places.values()), max(places.values()))
+    # The date line is a piece too: questions ask when, and it is what places the window.
+    header = chunk.search_text.split("\n", 1)[0]
+    return [("", header)] + [
+        (t.speaker or t.role, t.text) for t in turns if t.entry_id in members and t.text
+    ]

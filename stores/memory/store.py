@@ -30,7 +30,7 @@ from stores.memory.embeddings import Embedder
 from stores.memory.heap import give_back
 from stores.memory.index import MemoryIndex, built_files
 from stores.memory.models import SearchResponse, VectorMemoryStats
-from stores.memory.pieces import PIECES, WINDOW_VECTORS, PieceVectors
+from stores.memory.pieces import PIECES, WINDOW_VECTORS, PieceVectors, window_turns
 from stores.memory.records import Chunk, ChunkFilter, SearchQuery, Write
 from stores.memory.results import budgeted, merge_neighbours
 from stores.memory.vectors import COLLECTION, VectorIndex, chroma_where
@@ -235,7 +235,7 @@ class MemoryStore:
         whole = [i for i in missing if i not in set(windows)]
         parts: list[tuple[list[int], np.ndarray[Any, Any]]] = []
         if windows and self.pieces is not None:
-            turns = [self._window_turns(chunks[i]) for i in windows]
+            turns = [window_turns(self.index, chunks[i]) for i in windows]
             parts.append((windows, self.pieces.windows(turns)))
         if whole:
             parts.append((whole, self.embedder.embed([texts[i] for i in whole])))
@@ -246,19 +246,6 @@ class MemoryStore:
         for i, vector in found.items():
             vectors[i] = vector
         return vectors
-
-    def _window_turns(self, chunk: Chunk) -> list[tuple[str, str]]:
-        agent, session = chunk.agent or "", chunk.session_id or ""
-        places = self.index.turn_positions([(agent, session, chunk.entry_ids)])
-        if not places:
-            return [("", chunk.search_text)]
-        members = set(chunk.entry_ids)
-        turns = self.index.session_turns(agent, session, min(places.values()), max(places.values()))
-        # The window's date line is a piece too: questions ask when, and it is what places it.
-        header = chunk.search_text.split("\n", 1)[0]
-        return [("", header)] + [
-            (t.speaker or t.role, t.text) for t in turns if t.entry_id in members and t.text
-        ]
 
     def _release_memory(self) -> None:
         """A burst of embedding is over: what its batches held goes back to the system, so a
@@ -275,7 +262,7 @@ class MemoryStore:
         with self._writes:
             forgotten = [c for c in self.index.chunks(ids).values() if c.kind == TURNS]
             if self.pieces is not None:  # nor kept, as vectors, in the pieces cache
-                self.pieces.forget([self._window_turns(c)[1:] for c in forgotten])
+                self.pieces.forget([window_turns(self.index, c)[1:] for c in forgotten])
             removed = self.index.delete(ids)
             self._rewrite_overlapping(forgotten)
             self.sync_vectors()
