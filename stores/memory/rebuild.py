@@ -6,8 +6,9 @@ store's writers held, what the rebuild does not read again (the daemon's own not
 memories, other agents' rows, other jobs' checkpoints) is carried over, then the new file takes
 the live one's place in one rename: that rename is the commit point. The file names the
 collection it goes with (meta ``collection``), so before the rename the old pair is whole, and
-after it the new pair is. A rebuild cut short (kill -9, a stop) leaves a file and a collection
-that nothing names; the next start removes them (:func:`clear_leftovers`).
+after it the new pair is. A rebuild cut short (kill -9) leaves a file that nothing names and a
+collection that the live index names as being built (meta ``rebuilding``); the next start
+removes both, and nothing else (a Chroma server may hold other stores' collections).
 
 Vectors are not computed again for text that did not change: a row whose embedded text and
 embedder are those of a live row takes the live row's vector (keyed by a hash of both).
@@ -80,6 +81,7 @@ class Beside:
         try:
             index.set_meta("embedder", live.embedder.id)
             index.set_meta("collection", name)
+            live.index.set_meta("rebuilding", name)  # for the next start, if this one dies
             vectors = live.vectors.sibling(name)
         except BaseException:
             index.close()
@@ -123,5 +125,6 @@ class Beside:
         built = self.store
         built.close()
         built.vectors.drop()
+        self.live.index.set_meta("rebuilding", "")
         for path in built_files(self.live.index.path):
             path.unlink(missing_ok=True)

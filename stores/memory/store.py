@@ -55,11 +55,15 @@ class VectorSource(Protocol):
 
 
 def _clear_leftovers(index: MemoryIndex, vectors: VectorIndex) -> None:
-    """What a rebuild cut short left (``stores.memory.rebuild``): its index file and its
-    collection. The live pair is untouched: the file names its own collection."""
+    """What a rebuild cut short left (``stores.memory.rebuild``): its index file and the
+    collection the live index names as being built. Only that one: a Chroma server may hold
+    other stores' collections. The live pair is untouched: the file names its own."""
     for path in built_files(index.path):
         path.unlink(missing_ok=True)
-    vectors.drop_strays()
+    building = index.get_meta("rebuilding")
+    if building:
+        vectors.drop_named(building)
+        index.set_meta("rebuilding", "")
 
 
 class MemoryStore:

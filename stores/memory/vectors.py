@@ -130,17 +130,11 @@ class VectorIndex:
         with self._lock, contextlib.suppress(NotFoundError):
             self.client.delete_collection(self.name)
 
-    def drop_strays(self) -> list[str]:
-        """Collections of this store but the one in use: a rebuild cut short left them."""
-        strays = [
-            c.name
-            for c in self.client.list_collections()
-            if c.name != self.name and c.name.startswith(COLLECTION + "-")
-        ]
-        for name in strays:
+    def drop_named(self, name: str) -> None:
+        """Drop the collection ``name`` unless it is the one in use (a rebuild's, cut short)."""
+        if name != self.name:
             with contextlib.suppress(NotFoundError):
                 self.client.delete_collection(name)
-        return strays
 
     def vectors_of(self, ids: Sequence[str]) -> dict[str, np.ndarray[Any, Any]]:
         found: dict[str, np.ndarray[Any, Any]] = {}
