@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from jobs.base import HealthConfig, JobContext, MemoryConfig, OpenClawSource, ScheduledJobView
 from jobs.ingest import Ingest
+from stores.memory import pieces
 from stores.memory.embedders import make_embedder
 from stores.memory.pieces import PIECES, WINDOW_VECTORS
 from stores.memory.records import ChunkFilter, SearchQuery
@@ -64,6 +65,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="retrieval-") as tmp:
         state = Path(tmp)
         embedder = make_embedder(threads=args.threads)
+        pieces.PIECE_WORDS = args.piece_words
         store = MemoryStore.open(state, embedder, window_vectors=args.window_vectors)
         ingest_s, report = _ingest(store, state, args)
         raw_s = _raw_embed_seconds(store, embedder)
@@ -92,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
         default=PIECES,
         help="the mean of a turn window's pieces (default), or the window embedded whole",
     )
+    parser.add_argument("--piece-words", type=int, default=pieces.PIECE_WORDS)
     parser.add_argument("--results", type=Path, help="write RESULTS.jsonl for score_memory.py")
     return parser
 
@@ -179,7 +182,7 @@ def _print(
     print(
         f"home {args.home}; window {args.window} turns, stride {args.stride}; budget "
         f"{args.budget}; {'all agents' if args.all_agents else 'question agent only'}; "
-        f"window vectors: {args.window_vectors}"
+        f"window vectors: {args.window_vectors} ({args.piece_words}-word pieces)"
     )
     print(
         f"ingest: {report.turns} turns -> {chunks} chunks from {report.sources} sources in "

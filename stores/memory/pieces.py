@@ -25,9 +25,10 @@ from stores.memory.index import MemoryIndex
 from stores.memory.records import Chunk
 from stores.sqlite import connect, transaction
 
-#: Words per piece: English runs ~1.3 word pieces a word, so 160 words stay inside the 256
-#: tokens of the default model with room for the speaker's name.
-PIECE_WORDS = 160
+#: Words per piece (~64 word pieces with the speaker's name, well inside the model's 256): the
+#: model gives ~1.3x the tokens a second at this length than at 256, and the LoCoMo scores are
+#: those of 160-word pieces (bench/ingest_speed.py, bench/retrieval.py --piece-words).
+PIECE_WORDS = 48
 WHOLE = "whole"
 PIECES = "pieces"
 WINDOW_VECTORS = (WHOLE, PIECES)
