@@ -92,7 +92,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--threads", type=int)
     parser.add_argument(
-        "--piece-words", default="160,48,32", help="piece lengths to try, in words, comma-separated"
+        "--piece-words",
+        default="48,48x2,48x4",
+        help="pieces to try, comma-separated: WORDS per piece, xN for at most N a turn",
     )
     parser.add_argument(
         "--rounds", type=int, default=2, help="runs of every way, in alternating order; best kept"
@@ -130,9 +132,11 @@ def main() -> int:
 
 def _measure(way: str, home: Path, state: Path, embedder: MiniLMEmbedder) -> Measured:
     counting = Counting(embedder)
-    kind, _, words = way.partition("/")
+    kind, _, size = way.partition("/")
+    words, _, most = size.partition("x")
     if words:
         pieces.PIECE_WORDS = int(words)
+    pieces.MAX_PIECES = int(most) if most else None
     store = MemoryStore.open(state, counting, window_vectors=kind)
     ctx = JobContext(
         clock=lambda: datetime.now(UTC),

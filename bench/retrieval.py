@@ -65,7 +65,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="retrieval-") as tmp:
         state = Path(tmp)
         embedder = make_embedder(threads=args.threads)
-        pieces.PIECE_WORDS = args.piece_words
+        pieces.PIECE_WORDS, pieces.MAX_PIECES = args.piece_words, args.max_pieces
         store = MemoryStore.open(state, embedder, window_vectors=args.window_vectors)
         ingest_s, report = _ingest(store, state, args)
         raw_s = _raw_embed_seconds(store, embedder)
@@ -95,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the mean of a turn window's pieces (default), or the window embedded whole",
     )
     parser.add_argument("--piece-words", type=int, default=pieces.PIECE_WORDS)
+    parser.add_argument("--max-pieces", type=int, help="pieces per turn at most (default: all)")
     parser.add_argument("--results", type=Path, help="write RESULTS.jsonl for score_memory.py")
     return parser
 

@@ -29,6 +29,9 @@ from stores.sqlite import connect, transaction
 #: model gives ~1.3x the tokens a second at this length than at 256, and the LoCoMo scores are
 #: those of 160-word pieces (bench/ingest_speed.py, bench/retrieval.py --piece-words).
 PIECE_WORDS = 48
+#: Pieces per turn at most: the head of a long reply says what it is about, and the tail costs
+#: as much again to embed (see bench/ingest_speed.py). None: every word.
+MAX_PIECES: int | None = None
 WHOLE = "whole"
 PIECES = "pieces"
 WINDOW_VECTORS = (WHOLE, PIECES)
@@ -40,10 +43,10 @@ def pieces_of(speaker: str, text: str) -> list[str]:
     """A turn as the texts to embed: ``speaker: words`` in runs of at most PIECE_WORDS."""
     words = text.split()
     prefix = f"{speaker}: " if speaker else ""
-    return [
-        prefix + " ".join(words[start : start + PIECE_WORDS])
-        for start in range(0, len(words), PIECE_WORDS)
-    ]
+    starts = range(0, len(words), PIECE_WORDS)
+    if MAX_PIECES is not None:
+        starts = starts[:MAX_PIECES]
+    return [prefix + " ".join(words[start : start + PIECE_WORDS]) for start in starts]
 
 
 class PieceVectors:
