@@ -12,11 +12,12 @@ import pytest
 
 from daemon.sample.writer import OpenClawWriter
 from stores.memory.embeddings import FloatArray, l2_normalise
-from stores.memory.pieces import PIECE_WORDS, pieces_of
+from stores.memory.pieces import MAX_PIECES, PIECE_WORDS, pieces_of
+from stores.memory.records import SearchQuery
 from tests.memory_fixtures import SAMPLE_TODAY, Harness, HashedWords, hashed_words_are_not_rebuilt
 
 pytestmark = hashed_words_are_not_rebuilt
-LONG = " ".join(f"word{n}" for n in range(PIECE_WORDS * 2 + 10))  # three pieces
+LONG = " ".join(f"word{n}" for n in range(PIECE_WORDS * 3 + 10))  # four pieces, uncapped
 
 
 class Recording(HashedWords):
@@ -43,16 +44,24 @@ def harness(tmp_path: Path, writer: OpenClawWriter) -> Iterator[Harness]:
     harness.close()
 
 
-def test_a_long_turn_is_cut_into_pieces_that_each_name_the_speaker() -> None:
+def test_a_long_turn_is_cut_into_pieces_that_each_name_the_speaker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     pieces = pieces_of("Juniper", LONG)
-    assert len(pieces) == 3
+    assert MAX_PIECES is not None
+    assert len(pieces) == MAX_PIECES  # its head: the rest is found by its words
     assert all(p.startswith("Juniper: ") for p in pieces)
-    assert " ".join(p.removeprefix("Juniper: ") for p in pieces) == LONG
+    head = LONG.split()[: PIECE_WORDS * MAX_PIECES]
+    assert " ".join(p.removeprefix("Juniper: ") for p in pieces) == " ".join(head)
+    monkeypatch.setattr("stores.memory.pieces.MAX_PIECES", None)
+    every = pieces_of("Juniper", LONG)
+    assert len(every) == 4
+    assert " ".join(p.removeprefix("Juniper: ") for p in every) == LONG
     assert pieces_of("", "a date line") == ["a date line"]
     assert pieces_of("Dana", "   ") == []
 
 
-def test_a_window_vector_is_the_mean_of_its_date_line_and_pieces_and_holds_every_word(
+def test_a_window_vector_is_the_mean_of_its_date_line_and_pieces(
     writer: OpenClawWriter, harness: Harness
 ) -> None:
     session = writer.new_session("main", SAMPLE_TODAY - timedelta(days=1))
@@ -67,8 +76,10 @@ def test_a_window_vector_is_the_mean_of_its_date_line_and_pieces_and_holds_every
     expected = l2_normalise(np.mean(HashedWords().embed(texts), axis=0, keepdims=True))[0]
     got = harness.store.vectors.vectors_of([window.id])[window.id]
     assert np.allclose(got, expected, atol=1e-5)
-    last_word = f"word{PIECE_WORDS * 2 + 9}"  # past 256 tokens: in the vector all the same
-    assert any(last_word in t for t in harness.store.embedder.texts)  # type: ignore[attr-defined]
+    tail = f"word{PIECE_WORDS * 3 + 9}"
+    embedded = harness.store.embedder.texts  # type: ignore[attr-defined]
+    assert not any(tail in t for t in embedded)  # past the pieces: found by its words
+    assert harness.store.search(SearchQuery(tail, k=1)).results[0].id == window.id
 
 
 def test_a_growing_session_embeds_only_its_new_pieces(

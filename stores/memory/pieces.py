@@ -3,10 +3,10 @@
 Embedding a window's text whole costs a full model pass per window, with every turn embedded
 twice (windows overlap by ``window - stride`` turns) and nothing past the model's 256 tokens in
 the vector: a long reply fills the window alone. Here each turn is cut into pieces the model
-takes whole (``PIECE_WORDS`` words), each piece is embedded once and kept by the hash of the
-embedder's id and its text (``pieces.sqlite``), and a window's vector is the normalised mean
-of its pieces' vectors. A window that grows as the session goes on, or is rebuilt, embeds only
-the pieces it has not seen. ``bench/ingest_speed.py`` measures both ways side by side, and
+takes whole (``PIECE_WORDS`` words; the first ``MAX_PIECES`` of them), each piece is embedded
+once and kept by the hash of the embedder's id and its text (``pieces.sqlite``), and a
+window's vector is the normalised mean of its date line's and its pieces' vectors. A window
+that grows as the session goes on, or is rebuilt, embeds only the pieces it has not seen. ``bench/ingest_speed.py`` measures both ways side by side, and
 ``bench/retrieval.py --window-vectors`` the quality of each.
 """
 
@@ -29,9 +29,12 @@ from stores.sqlite import connect, transaction
 #: model gives ~1.3x the tokens a second at this length than at 256, and the LoCoMo scores are
 #: those of 160-word pieces (bench/ingest_speed.py, bench/retrieval.py --piece-words).
 PIECE_WORDS = 48
-#: Pieces per turn at most: the head of a long reply says what it is about, and the tail costs
-#: as much again to embed (see bench/ingest_speed.py). None: every word.
-MAX_PIECES: int | None = None
+#: Pieces per turn at most. A whole window gave the model its first 256 tokens, mostly the
+#: head of one reply; two pieces of every turn take in all four turns' heads for less than half
+#: the model's time (bench/ingest_speed.py: 2.4x the windows a second on replies of ~300 words,
+#: where every word took as long as whole windows), and the LoCoMo scores do not move. What
+#: lies past them is found by its words. None: every word.
+MAX_PIECES: int | None = 2
 WHOLE = "whole"
 PIECES = "pieces"
 WINDOW_VECTORS = (WHOLE, PIECES)
