@@ -6,7 +6,8 @@ the vector: a long reply fills the window alone. Here each turn is cut into piec
 takes whole (``PIECE_WORDS`` words; the first ``MAX_PIECES`` of them), each piece is embedded
 once and kept by the hash of the embedder's id and its text (``pieces.sqlite``), and a
 window's vector is the normalised mean of its date line's and its pieces' vectors. A window
-that grows as the session goes on, or is rebuilt, embeds only the pieces it has not seen. ``bench/ingest_speed.py`` measures both ways side by side, and
+that grows as the session goes on, or is rebuilt, embeds only the pieces it has not seen.
+``bench/ingest_speed.py`` measures both ways side by side, and
 ``bench/retrieval.py --window-vectors`` the quality of each.
 """
 
