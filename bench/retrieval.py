@@ -28,7 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from jobs.base import HealthConfig, JobContext, MemoryConfig, ScheduledJobView
 from jobs.ingest import Ingest
+from stores.memory import pieces
 from stores.memory.embedders import make_embedder
+from stores.memory.pieces import PIECES, WINDOW_VECTORS
 from stores.memory.records import ChunkFilter, SearchQuery
 from stores.memory.store import MemoryStore
 from stores.openclaw.home import OpenClawSource
@@ -64,7 +66,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="retrieval-") as tmp:
         state = Path(tmp)
         embedder = make_embedder(threads=args.threads)
-        store = MemoryStore.open(state, embedder)
+        pieces.PIECE_WORDS, pieces.MAX_PIECES = args.piece_words, args.max_pieces
+        store = MemoryStore.open(state, embedder, window_vectors=args.window_vectors)
         ingest_s, report = _ingest(store, state, args)
         raw_s = _raw_embed_seconds(store, embedder)
         scored, results = _ask(store, questions, args)
@@ -86,6 +89,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--budget", type=int, default=1500, help="token budget per search")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--threads", type=int)
+    parser.add_argument(
+        "--window-vectors",
+        choices=WINDOW_VECTORS,
+        default=PIECES,
+        help="the mean of a turn window's pieces (default), or the window embedded whole",
+    )
+    parser.add_argument("--piece-words", type=int, default=pieces.PIECE_WORDS)
+    parser.add_argument("--max-pieces", type=int, help="pieces per turn at most (default: all)")
     parser.add_argument("--results", type=Path, help="write RESULTS.jsonl for score_memory.py")
     return parser
 
@@ -172,7 +183,8 @@ def _print(
     chunks = report.chunks
     print(
         f"home {args.home}; window {args.window} turns, stride {args.stride}; budget "
-        f"{args.budget}; {'all agents' if args.all_agents else 'question agent only'}"
+        f"{args.budget}; {'all agents' if args.all_agents else 'question agent only'}; "
+        f"window vectors: {args.window_vectors} ({args.piece_words}-word pieces)"
     )
     print(
         f"ingest: {report.turns} turns -> {chunks} chunks from {report.sources} sources in "

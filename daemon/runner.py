@@ -20,6 +20,7 @@ from daemon.logs import get_logger
 from jobs.base import Clock, JobContext, JobResult, JobSpec, Progress
 from stores.redaction import Redactor
 from stores.runlog import JobRun, RunLog, RunStatus, RunTrigger
+from stores.stopping import StopToken
 
 log = get_logger(__name__)
 
@@ -32,6 +33,8 @@ class InFlight:
     started_at: datetime
     task: asyncio.Task[JobRun]
     progress: Progress
+    #: Set when the run is told to stop; it is over once its thread has seen it.
+    stop: StopToken
 
 
 @dataclass(frozen=True)
@@ -100,12 +103,12 @@ class JobRunner:
             )
         finally:
             self._starting.discard(job)
-        progress = Progress()
+        progress, stop = Progress(), StopToken()
         context = replace(
-            self.context, params=dict(params or {}), progress=progress, trigger=trigger
+            self.context, params=dict(params or {}), progress=progress, trigger=trigger, stop=stop
         )
         task = asyncio.create_task(self._execute(spec, run_id, context), name=f"job:{job}")
-        entry = InFlight(run_id, job, trigger, started, task, progress)
+        entry = InFlight(run_id, job, trigger, started, task, progress, stop)
         self._in_flight[job] = entry
         task.add_done_callback(lambda _: self._forget(job, run_id))
         log.info("job.started", job=job, run_id=run_id, trigger=trigger.value)
@@ -163,10 +166,12 @@ class JobRunner:
                 result: JobResult = await spec.func(context)
         except TimeoutError:
             message = f"still running after {timeout}; cancelled"
+            context.stop.stop(message)  # a job that runs no thread of its own has seen it
             return Outcome(RunStatus.TIMEOUT, "TimeoutError", message)
         except asyncio.CancelledError as exc:
             # The run is over either way; its record is written by the caller, not lost.
             message = str(exc.args[0]) if exc.args else "cancelled"
+            context.stop.stop(message)
             return Outcome(RunStatus.CANCELLED, "CancelledError", message)
         except Exception as exc:
             log.error("job.error", job=spec.name, run_id=run_id, exc_info=exc)

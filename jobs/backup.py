@@ -8,22 +8,21 @@ store's writers are paused only while its files are copied; the pause is in the 
 does (every sha256, every SQLite file, the Chroma copy opened and searched), the result recorded
 as the run's stats and as the backup's verification; the scratch space is removed.
 
-Both do their work in a worker thread. Cancelling the job (its timeout, the daemon stopping)
-cancels only the await on that thread, so the thread is told through a ``threading.Event``
-(``stoppable``), stops at its next file or chunk, removes what it wrote and lets the writers go;
-the job waits for that before it ends, so the run's recorded end is when the work really ended.
+Both do their work in a worker thread (``jobs.base.in_thread``). Cancelling the job (its
+timeout, the daemon stopping) cancels only the await on that thread, so the thread is told
+through the run's stop token, stops at its next file or chunk, removes what it wrote and lets the
+writers go; the job waits for that before it ends, so the run's recorded end is when the work
+really ended.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import structlog
 
-from jobs.base import JobContext, JobResult
+from jobs.base import JobContext, JobResult, in_thread
 from stores.backup.config import BackupConfig
 from stores.backup.create import Created, Sources, create_backup
 from stores.backup.crypto import Keys
@@ -35,14 +34,14 @@ from stores.openclaw.home import discover
 from stores.runlog import RunTrigger
 
 log = structlog.get_logger(__name__)
-T = TypeVar("T")
 
 
 async def run(ctx: JobContext) -> JobResult:
     config = _config(ctx)
     sources = await asyncio.to_thread(_sources, ctx, config)
     pause = ctx.memory.writes_paused if ctx.memory is not None else None
-    created = await stoppable(
+    created = await in_thread(
+        ctx,
         lambda stop: create_backup(
             config,
             sources,
@@ -51,7 +50,7 @@ async def run(ctx: JobContext) -> JobResult:
             meter=ctx.progress,
             stop=stop,
             manual=ctx.trigger is RunTrigger.MANUAL,
-        )
+        ),
     )
     stats = _stats(created)
     log.info(
@@ -79,7 +78,8 @@ async def drill(ctx: JobContext) -> JobResult:
     repo = BackupDir(config.dir)
     keys = Keys(config.passphrase, config.key_file)
     backup = await asyncio.to_thread(repo.get, None)
-    report: CopyReport = await stoppable(
+    report: CopyReport = await in_thread(
+        ctx,
         lambda stop: verify(
             repo,
             backup,
@@ -89,38 +89,12 @@ async def drill(ctx: JobContext) -> JobResult:
             prefix=".drill-",
             stop=stop,
             by="restore drill",
-        )
+        ),
     )
     if not report.ok:
         raise RuntimeError(f"restore drill of {report.summary()}")
     log.info("backup.drilled", name=backup.name, files=report.files, took_ms=report.took_ms)
     return JobResult(summary=f"restored and checked {report.summary()}", stats=report.to_dict())
-
-
-async def stoppable(work: Callable[[threading.Event], T]) -> T:
-    """``work(stop)`` in a worker thread. Cancelled, this sets ``stop`` and waits until the
-    thread has ended (its clean-up done) before the cancellation goes on."""
-    stop = threading.Event()
-    thread = asyncio.ensure_future(asyncio.to_thread(work, stop))
-    try:
-        return await asyncio.shield(thread)
-    except asyncio.CancelledError:
-        stop.set()
-        log.info("backup.stopping", reason="the run was cancelled")
-        await _ended(thread)
-        raise
-
-
-async def _ended(thread: asyncio.Future[Any]) -> None:
-    """Wait for ``thread`` whatever comes: a second cancellation (the daemon stopping during a
-    timeout's wait) must not end the run while its thread still writes."""
-    while not thread.done():
-        try:
-            await asyncio.wait([thread])
-        except asyncio.CancelledError:
-            continue
-    if not thread.cancelled() and thread.exception() is not None:
-        log.info("backup.stopped", error=str(thread.exception()))
 
 
 def _config(ctx: JobContext) -> BackupConfig:

@@ -7,18 +7,22 @@ a fixed clock and real stores in a temporary directory.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import structlog
 
 from stores.backup.config import BackupConfig
 from stores.childenv import child_environ
 from stores.openclaw.home import OpenClawSource
 from stores.retention import Retained
 from stores.runlog import JobState, RunLog, RunTrigger
+from stores.stopping import StopToken
 
 if TYPE_CHECKING:
     from jobs.checks import HealthCheck
@@ -31,6 +35,8 @@ if TYPE_CHECKING:
     from stores.memory.store import MemoryStore  # chromadb is heavy; only the daemon loads it
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,9 @@ class JobContext:
     #: Per run: what started it. A run someone asked for (``manual``) may mean "up to now"
     #: where the scheduled one means "the last whole period".
     trigger: RunTrigger = RunTrigger.SCHEDULE
+    #: Per run: set by the runner when the run times out, is cancelled or the daemon stops;
+    #: the job's worker thread checks it between steps (see ``in_thread``).
+    stop: StopToken = field(default_factory=StopToken)
 
     def job_states(self) -> dict[str, JobState]:
         return self.run_log.states()
@@ -179,3 +188,32 @@ class JobSpec:
     #: Asked before a scheduled run: True when it would find nothing to do, and then no run
     #: starts (and none is recorded). Manual, start-up and change-triggered runs always start.
     idle: Callable[[JobContext], Awaitable[bool]] | None = None
+
+
+async def in_thread(ctx: JobContext, work: Callable[[StopToken], T]) -> T:
+    """``work(ctx.stop)`` in a worker thread, the one way every long job runs its blocking part.
+
+    Cancelled (the run's timeout, the daemon stopping), this sets ``ctx.stop`` and waits until
+    the thread has ended, its clean-up done, before the cancellation goes on: the run's recorded
+    end is when the work really ended, and nothing is written after it."""
+    thread = asyncio.ensure_future(asyncio.to_thread(work, ctx.stop))
+    try:
+        return await asyncio.shield(thread)
+    except asyncio.CancelledError as exc:
+        reason = str(exc.args[0]) if exc.args else "cancelled (its timeout or the daemon stopping)"
+        ctx.stop.stop(reason)
+        log.info("job.stopping", reason=reason)
+        await _ended(thread)
+        raise
+
+
+async def _ended(thread: asyncio.Future[Any]) -> None:
+    """Wait for ``thread`` whatever comes: a second cancellation (the daemon stopping during a
+    timeout's wait) must not end the run while its thread still writes."""
+    while not thread.done():
+        try:
+            await asyncio.wait([thread])
+        except asyncio.CancelledError:
+            continue
+    if not thread.cancelled() and thread.exception() is not None:
+        log.info("job.stopped", error=str(thread.exception()))

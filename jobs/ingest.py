@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from jobs.base import JobContext, JobResult
+from jobs.base import JobContext, JobResult, in_thread
 from stores.counts import count
 from stores.memory.chunking import (
     TURNS,
@@ -30,6 +30,7 @@ from stores.memory.chunking import (
     turn_row,
     window_chunks,
 )
+from stores.memory.rebuild import Beside
 from stores.memory.records import Write
 from stores.memory.store import MemoryStore
 from stores.openclaw.database import SqliteCheckpoint, read_sqlite
@@ -66,6 +67,8 @@ class IngestReport:
     notes_indexed: int = 0
     notes_removed: int = 0
     embedded: int = 0
+    #: Vectors a rebuild took from the live store instead of embedding (text unchanged).
+    reused: int = 0
     rebuilt: bool = False
     problems: list[Problem] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
@@ -79,6 +82,7 @@ class IngestReport:
             "notes_indexed": self.notes_indexed,
             "notes_removed": self.notes_removed,
             "embedded": self.embedded,
+            "reused": self.reused,
             "rebuilt": self.rebuilt,
             "problems": len(self.problems),
             "problem_examples": [
@@ -114,7 +118,7 @@ async def run(ctx: JobContext) -> JobResult:
     if ctx.memory is None or ctx.openclaw is None:
         raise RuntimeError("the memory store is not open; see `infractl health`")
     ingest = Ingest(ctx, ctx.memory)
-    report = await asyncio.to_thread(ingest.run)
+    report = await in_thread(ctx, lambda _: ingest.run())
     fresh = [p for p in report.problems if (p.where, str(p.kind)) not in _REPORTED]
     for problem in fresh[:LOGGED_PROBLEMS]:
         log.warning(
@@ -146,19 +150,35 @@ class Ingest:
         self._checkpoints: dict[str, dict[Path, JsonlCheckpoint]] = {}
 
     def run(self) -> IngestReport:
+        """Read what is new; a rebuild (``params["rebuild"]``) reads everything again into a
+        store beside the live one, which answers searches until the rebuilt one is swapped in
+        at the end (``stores.memory.rebuild``)."""
+        if not self.ctx.params.get("rebuild"):
+            return self._run()
+        self.ctx.progress.phase = "preparing"
+        with Beside(self.memory, self.only) as beside:
+            self.memory, self.index = beside.store, beside.store.index
+            self.report.rebuilt = True
+            self._run()
+            self.report.embedded -= beside.reuse.reused  # taken from the live store, not embedded
+            self.ctx.stop.check()  # the last moment a stop leaves the live store as it was
+            self.ctx.progress.phase = "swapping"
+            beside.swap()
+        self.report.reused = beside.reuse.reused
+        return self.report
+
+    def _run(self) -> IngestReport:
         home = discover(self.source)
         # Taken before reading: a change made during the run makes the next check differ.
         before = signature(home) if self.only is None else None
         self.report.problems.extend(home.problems)
         agents = [a for a in home.agents if self.only is None or a.id == self.only]
-        if self.ctx.params.get("rebuild"):
-            self._rebuild()
-        else:
-            self._rewindow_if_changed()
+        self._rewindow_if_changed()
         steps = [(agent, step) for agent in agents for step in self._steps(agent)]
         self.ctx.progress.phase = "reading"
         self.ctx.progress.total = len(steps)
         for done, (agent, step) in enumerate(steps, 1):
+            self.ctx.stop.check()  # each step is one transaction: stopping between is clean
             try:
                 step(agent)
             except Exception as exc:  # one source's failure must not stop the others for good
@@ -180,7 +200,7 @@ class Ingest:
         def advance(done: int, total: int) -> None:
             progress.done, progress.total = done, total
 
-        self.report.embedded = self.memory.sync_vectors(advance)
+        self.report.embedded = self.memory.sync_vectors(advance, stop=self.ctx.stop)
 
     def _steps(self, agent: Agent) -> list[Step]:
         files, problems = list_session_files(agent.sessions_dir)
@@ -190,13 +210,6 @@ class Ingest:
             steps.append(self._sqlite)
         steps.append(self._notes)
         return steps
-
-    def _rebuild(self) -> None:
-        """Forget what was read (manual memories stay) so that everything is read again."""
-        self.ctx.progress.phase = "clearing"
-        self.memory.reset(self.only)
-        self.index.set_meta("windowing", self._windowing)
-        self.report.rebuilt = True
 
     @property
     def _windowing(self) -> str:

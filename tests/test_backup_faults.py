@@ -26,8 +26,7 @@ import pytest
 import zstandard
 
 from daemon.sample.writer import OpenClawWriter
-from jobs import backup
-from jobs.base import Progress
+from jobs.base import Progress, in_thread
 from jobs.ingest import Ingest as IngestRun
 from stores.atomic import atomic_write_bytes
 from stores.backup import repo as backup_repo
@@ -175,7 +174,7 @@ import resource, signal, sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from jobs.base import Progress
+from jobs.base import Progress, in_thread
 from stores.backup.config import BackupConfig
 from stores.backup.create import Sources, create_backup
 from stores.backup.errors import DiskFull
@@ -273,7 +272,7 @@ async def test_a_cancelled_backup_stops_its_thread_and_leaves_nothing(
         finally:
             ended.set()
 
-    job = asyncio.create_task(backup.stoppable(work))
+    job = asyncio.create_task(in_thread(setup.harness.context(), work))
     assert await asyncio.to_thread(reached.wait, 30)
     wrote = threading.Event()
 

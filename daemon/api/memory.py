@@ -26,8 +26,9 @@ from pydantic import (
 
 from daemon.api.host import Daemon
 from daemon.api.moments import parse_moment, parse_span
-from daemon.errors import BadRequest, Busy, Forbidden, NotConfigured, NotFound
+from daemon.errors import BadRequest, Busy, Forbidden, NotConfigured, NotFound, Unavailable
 from jobs.ingest import PROBLEMS_KEY
+from stores.memory.diskfull import DiskFull
 from stores.memory.records import Chunk, ChunkFilter, SearchQuery, TurnRow, Write
 from stores.memory.results import approx_tokens
 from stores.memory.store import MemoryStore
@@ -218,8 +219,15 @@ class MemoryMethods:
             tags=tuple(params.tags),
             roles=("user",),
         )
-        await asyncio.to_thread(self.store.write, Write(chunks=[chunk]), now)
-        return {"id": chunk.id, "tokens": approx_tokens(params.text)}
+        try:
+            pending = await asyncio.to_thread(self.store.write, Write(chunks=[chunk]), now)
+        except DiskFull as exc:
+            raise Unavailable(str(exc)) from None
+        result: dict[str, Any] = {"id": chunk.id, "tokens": approx_tokens(params.text)}
+        if pending is not None:
+            # Stored and found by its words now; by meaning once the vector is stored too.
+            result["vector_pending"] = pending
+        return result
 
     async def forget(self, params: ForgetParams) -> dict[str, Any]:
         store = self.store

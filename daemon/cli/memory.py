@@ -184,8 +184,17 @@ def cmd_memory_add(args: argparse.Namespace) -> int:
     if args.agent:
         params["agent"] = args.agent
     data = call(args, "memory.add", params)
-    emit(args, data, lambda d: print(f"remembered as {d['id']}"), confirmation=True)
+    emit(args, data, _remembered, confirmation=not data.get("vector_pending"))
     return 0
+
+
+def _remembered(data: dict[str, Any]) -> None:
+    print(f"remembered as {data['id']}")
+    if data.get("vector_pending"):
+        print(
+            "found by its words now, by meaning once its vector is stored:"
+            f" {data['vector_pending']}"
+        )
 
 
 def _absolute(path: str) -> str:

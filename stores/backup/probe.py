@@ -31,7 +31,7 @@ def probe(chroma_dir: Path, memory: Path) -> dict[str, Any]:
         path=str(chroma_dir), settings=Settings(anonymized_telemetry=False, allow_reset=False)
     )
     try:
-        collection = client.get_collection(COLLECTION)
+        collection = client.get_collection(_collection_name(memory))
         vectors = _all_ids(collection)
         count = int(collection.count())
         rows, embedded, pending = _rows(memory)
@@ -59,6 +59,14 @@ def _all_ids(collection: Any) -> set[str]:
         if len(got["ids"]) < PAGE:
             return ids
         offset += PAGE
+
+
+def _collection_name(memory: Path) -> str:
+    """The collection memory.sqlite goes with: a reindex builds a new one and names it there."""
+    uri = f"file:{quote(str(memory))}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'collection'").fetchone()
+    return str(row[0]) if row else COLLECTION
 
 
 def _rows(memory: Path) -> tuple[set[str], set[str], set[str]]:

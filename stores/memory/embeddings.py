@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from stores.memory.heap import give_back
+
 if TYPE_CHECKING:
     from tokenizers import Encoding, Tokenizer
 
@@ -39,6 +41,8 @@ MINILM_DIMENSION = 384
 MINILM_MAX_TOKENS = 256
 TOKENIZER_PATH = Path(__file__).parent / "minilm" / "tokenizer.json"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+#: Calls of at most this many texts (a query, a manual memory) run on the one-thread session.
+SMALL_CALL = 8
 
 
 class EmbeddingError(Exception):
@@ -130,12 +134,14 @@ def verify_file(path: Path, sha256: str, *, size: int | None = None) -> None:
 
 @dataclass(frozen=True)
 class _OnnxRuntime:
-    session: Any  # onnxruntime.InferenceSession; the package ships no type information
+    model_path: Path
     tokenizer: Tokenizer
     output: str
     wants_token_type_ids: bool
-    #: One thread, for a single text (a search query): it then runs beside the keyword search
-    #: instead of taking every core from it, while batches keep the many-threaded session.
+    #: One thread (an ``onnxruntime.InferenceSession``; the package ships no type information),
+    #: for a search query or a few texts: it then runs beside the keyword search instead of
+    #: taking every core from it. Batches get a many-threaded session of their own, loaded for
+    #: a burst of embedding and dropped after it (``MiniLMEmbedder.release_memory``).
     query_session: Any
 
 
@@ -170,6 +176,7 @@ class MiniLMEmbedder:
         self._tokenizer_path = tokenizer_path
         self._tokenizer_sha256 = tokenizer_sha256
         self._runtime: _OnnxRuntime | None = None
+        self._batch_session: Any = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -184,6 +191,24 @@ class MiniLMEmbedder:
         """Load now rather than on the first ``embed`` (start-up checks, benchmarks)."""
         self._loaded()
 
+    def release_memory(self) -> None:
+        """A burst of embedding is over: drop the many-threaded session (its weights and the
+        arena it grew to the largest batch, hundreds of MB at 32 x 256 tokens) and hand the
+        heap's free pages back. The next burst loads it again (~0.6 s); a daemon at rest keeps
+        only the one-thread session its searches use."""
+        with self._lock:
+            self._batch_session = None
+            runtime = self._runtime
+        if runtime is not None:
+            shrink = importlib.import_module("onnxruntime").RunOptions()
+            shrink.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+            ids = np.array([[101, 102]])  # [CLS] [SEP]: the smallest run there is
+            feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+            if runtime.wants_token_type_ids:
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            runtime.query_session.run([runtime.output], feeds, shrink)
+        give_back()
+
     def embed(self, texts: Sequence[str]) -> FloatArray:
         if isinstance(texts, str):
             raise TypeError("embed takes a list of texts, not one string")
@@ -195,7 +220,7 @@ class MiniLMEmbedder:
         # Shortest first, so that each batch pads only to its own longest text.
         order = np.argsort(lengths, kind="stable")
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        session = runtime.query_session if len(texts) == 1 else runtime.session
+        session = runtime.query_session if len(texts) <= SMALL_CALL else self._batch(runtime)
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
             vectors[rows] = self._embed_batch(runtime, session, [encodings[i] for i in rows])
@@ -215,6 +240,12 @@ class MiniLMEmbedder:
             feeds["token_type_ids"] = np.zeros_like(input_ids)
         (hidden,) = session.run([runtime.output], feeds)
         return mean_pool(np.asarray(hidden, dtype=np.float32), attention_mask)
+
+    def _batch(self, runtime: _OnnxRuntime) -> Any:
+        with self._lock:
+            if self._batch_session is None:
+                self._batch_session = onnx_session(runtime.model_path, self.threads)
+            return self._batch_session
 
     def _loaded(self) -> _OnnxRuntime:
         runtime = self._runtime
@@ -242,18 +273,20 @@ class MiniLMEmbedder:
         tokenizer.enable_truncation(max_length=MINILM_MAX_TOKENS)
         tokenizer.no_padding()
 
-        session = onnx_session(model_path, self.threads)
+        session = onnx_session(model_path, 1)
         inputs = {i.name for i in session.get_inputs()}
         missing = {"input_ids", "attention_mask"} - inputs
         if missing:
             raise ModelFileMismatch(model_path, f"has no input {sorted(missing)}: not a BERT model")
-        return _OnnxRuntime(
-            session=session,
+        runtime = _OnnxRuntime(
+            model_path=model_path,
             tokenizer=tokenizer,
             output=session.get_outputs()[0].name,
             wants_token_type_ids="token_type_ids" in inputs,
-            query_session=onnx_session(model_path, 1),
+            query_session=session,
         )
+        give_back()  # what building the two graphs used and freed
+        return runtime
 
 
 def mean_pool(hidden: FloatArray, attention_mask: npt.NDArray[np.int64]) -> FloatArray:
@@ -276,6 +309,8 @@ def onnx_session(model_path: Path, threads: int | None) -> Any:
     options.inter_op_num_threads = 1
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
+    # The graph optimiser folds each int8 weight and its DequantizeLinear into fp32 (~90 MB a
+    # session): without that every run dequantises all weights again, 4x slower for a query.
     return onnxruntime.InferenceSession(
         str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
     )

@@ -8,6 +8,7 @@ transaction that stores the chunks it covers, so a crash never skips or duplicat
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -16,9 +17,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from stores.atomic import fsync_dir
 from stores.memory.keyword_search import KeywordPlanner
 from stores.memory.records import Chunk, ChunkFilter, TurnRow, Write
 from stores.memory.rows import (
+    CHUNK_COLUMNS,
     SCHEMA,
     SCHEMA_VERSION,
     UPSERT_CHUNK,
@@ -48,6 +51,60 @@ class MemoryIndex:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    def replace_file(self, built: Path) -> None:
+        """Become the index built in ``built`` (closed, beside this one): the file takes this
+        one's place in one rename, the commit point of a rebuild, and this object reconnects,
+        so whoever holds it goes on with the new rows."""
+        with self._lock:
+            self._conn.close()  # the last connection: its WAL is checkpointed and removed
+            for leftover in (_beside(self.path, "-wal"), _beside(self.path, "-shm")):
+                leftover.unlink(missing_ok=True)  # never to be read as the new file's
+            os.replace(built, self.path)
+            fsync_dir(self.path.parent)
+            self._conn = connect(self.path, SCHEMA, SCHEMA_VERSION)
+            self._conn.row_factory = sqlite3.Row
+            self._planner = None
+
+    def carry_over(self, live: Path, agent: str | None) -> None:
+        """Copy from the live index at ``live`` what a rebuild does not read again: what the
+        daemon wrote itself (manual memories, hourly, sync and weekly notes), other agents'
+        rows when one agent is rebuilt, and the checkpoints of other jobs. Copied rows wait for
+        vectors, which the live store's vectors give without embedding anything."""
+        scope, args = ("", ()) if agent is None else (" AND agent = ?", (agent,))
+        with self._lock:
+            self._conn.execute("ATTACH DATABASE ? AS live", (str(live),))
+            try:
+                with transaction(self._conn):
+                    self._conn.execute(
+                        f"INSERT OR IGNORE INTO chunks ({CHUNK_COLUMNS}) SELECT {CHUNK_COLUMNS}"
+                        " FROM live.chunks WHERE NOT (kind IN ('turns', 'summary', 'note')"
+                        f"{scope})",
+                        args,
+                    )
+                    self._conn.execute(
+                        f"INSERT OR IGNORE INTO turns SELECT * FROM live.turns WHERE NOT (1 = 1"
+                        f"{scope})",
+                        args,
+                    )
+                    rows = self._conn.execute("SELECT * FROM live.checkpoints").fetchall()
+                    self._conn.executemany(
+                        "INSERT OR IGNORE INTO checkpoints (source, data, updated_at)"
+                        " VALUES (?, ?, ?)",
+                        [tuple(r) for r in rows if not _is_reading_position(r[0], agent)],
+                    )
+            finally:
+                self._conn.execute("DETACH DATABASE live")
+
+    def embedded_texts(self, after: str = "", limit: int = 5000) -> list[tuple[str, str]]:
+        """(id, embedded text) of rows whose vectors are stored, by id from ``after``."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, search_text FROM chunks WHERE embedded = 1 AND id > ?"
+                " ORDER BY id LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        return [(r[0], r[1]) for r in rows]
 
     def apply(self, write: Write, now: datetime) -> None:
         stamp = now.timestamp()
@@ -362,3 +419,13 @@ _READING_POSITION = re.compile(r"^(?P<agent>[^:]+):(?:jsonl:|sqlite$|note:|sessi
 def _is_reading_position(source: str, agent: str | None) -> bool:
     match = _READING_POSITION.match(source)
     return match is not None and (agent is None or match["agent"] == agent)
+
+
+def _beside(path: Path, suffix: str) -> Path:
+    return path.with_name(path.name + suffix)
+
+
+def built_files(path: Path) -> list[Path]:
+    """The files of an index being rebuilt beside the one at ``path`` (the file first)."""
+    built = _beside(path, ".next")
+    return [built, _beside(built, "-wal"), _beside(built, "-shm")]

@@ -67,6 +67,7 @@ class SearchResponse(BaseModel):
     results: list[VectorSearchResult]
     tokens: int
     took_ms: float
+    degraded: str | None = Field(None, description="why only the keyword half answered, if so")
 
 
 class VectorMemoryStats(BaseModel):

@@ -19,35 +19,76 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from stores.atomic import ensure_private_dir
 from stores.memory.chunking import TURNS, chunk_id, window_chunks
+from stores.memory.diskfull import full_disk_named
 from stores.memory.embeddings import Embedder
-from stores.memory.index import MemoryIndex
+from stores.memory.heap import give_back
+from stores.memory.index import MemoryIndex, built_files
 from stores.memory.models import SearchResponse, VectorMemoryStats
+from stores.memory.pieces import PIECES, WINDOW_VECTORS, PieceVectors, window_turns
 from stores.memory.records import Chunk, ChunkFilter, SearchQuery, Write
 from stores.memory.results import budgeted, merge_neighbours
-from stores.memory.vectors import VectorIndex, chroma_where
+from stores.memory.vectors import COLLECTION, VectorIndex, chroma_where
+from stores.stopping import check
 
 #: Reciprocal rank fusion constant; 60 is the value of the original paper and works broadly.
 RRF_K = 60
-#: Rows embedded per round: enough for the embedder to sort them into well-filled batches.
+#: Rows read per round: enough to sort them by length into well-filled batches.
 EMBED_PAGE = 1024
+#: Rows embedded and stored at once: how long a backup or a stop waits at most.
+EMBED_SLICE = 128
 
 
 class EmbedderChanged(Exception):
     pass
 
 
+class VectorSource(Protocol):
+    def find(self, embedder_id: str, texts: list[str]) -> dict[int, np.ndarray[Any, Any]]:
+        """Position in ``texts`` -> a stored vector of that text by that embedder."""
+        ...
+
+
+def _clear_leftovers(index: MemoryIndex, vectors: VectorIndex) -> None:
+    """What a rebuild cut short left (``stores.memory.rebuild``): its index file and the
+    collection the live index names as being built. Only that one: a Chroma server may hold
+    other stores' collections. The live pair is untouched: the file names its own."""
+    for path in built_files(index.path):
+        path.unlink(missing_ok=True)
+    building = index.get_meta("rebuilding")
+    if building:
+        vectors.drop_named(building)
+        index.set_meta("rebuilding", "")
+
+
 class MemoryStore:
-    def __init__(self, index: MemoryIndex, vectors: VectorIndex, embedder: Embedder) -> None:
+    def __init__(
+        self,
+        index: MemoryIndex,
+        vectors: VectorIndex,
+        embedder: Embedder,
+        *,
+        pieces: PieceVectors | None = None,
+        owns_pieces: bool = True,
+    ) -> None:
         self.index = index
         self.vectors = vectors
         self.embedder = embedder
+        #: Turn windows' vectors from their turns' pieces (``stores.memory.pieces``), or None:
+        #: each window embedded whole.
+        self.pieces = pieces
+        self._owns_pieces = owns_pieces
+        self.state_dir = index.path.parent
         #: Held by every writer, and by a backup while it copies the store: writers wait.
         self._writes = threading.RLock()
         self._search_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="keyword-search")
+        #: Vectors to take instead of embedding (a rebuild takes the live store's).
+        self.reuse: VectorSource | None = None
 
     def __repr__(self) -> str:
         return f"MemoryStore({self.index!r}, {self.vectors!r})"
@@ -60,7 +101,10 @@ class MemoryStore:
         *,
         chroma_url: str | None = None,
         allow_new_embedder: bool = False,
+        window_vectors: str = PIECES,
     ) -> MemoryStore:
+        if window_vectors not in WINDOW_VECTORS:
+            raise ValueError(f"window_vectors is one of {WINDOW_VECTORS}, not {window_vectors!r}")
         index = MemoryIndex(ensure_private_dir(state_dir) / "memory.sqlite")
         recorded = index.get_meta("embedder")
         if recorded is not None and recorded != embedder.id and not allow_new_embedder:
@@ -74,12 +118,32 @@ class MemoryStore:
             # vectors in Chroma match no row, or not in this embedder's space (nor dimension).
             fresh = recorded != embedder.id
             vectors = VectorIndex.open(
-                path=state_dir / "chroma", url=chroma_url, embedder=embedder, fresh=fresh
+                path=state_dir / "chroma",
+                url=chroma_url,
+                embedder=embedder,
+                fresh=fresh,
+                name=index.get_meta("collection") or COLLECTION,
             )
         except BaseException:
             index.close()
             raise
-        store = cls(index, vectors, embedder)
+        try:
+            _clear_leftovers(index, vectors)
+        except BaseException:
+            index.close()
+            vectors.close()
+            raise
+        try:
+            pieces = (
+                PieceVectors(state_dir / "pieces.sqlite", embedder)
+                if window_vectors == PIECES
+                else None
+            )
+        except BaseException:
+            index.close()
+            vectors.close()
+            raise
+        store = cls(index, vectors, embedder, pieces=pieces)
         try:
             if recorded is not None and fresh:
                 store._start_over()
@@ -99,47 +163,110 @@ class MemoryStore:
         self._search_pool.shutdown(wait=True)
         self.index.close()
         self.vectors.close()
+        if self.pieces is not None and self._owns_pieces:
+            self.pieces.close()
 
     # --- writing -------------------------------------------------------------------------
 
-    def write(self, write: Write, now: datetime, *, embed: bool = True) -> None:
+    def write(self, write: Write, now: datetime, *, embed: bool = True) -> str | None:
         """Commit rows, turns and checkpoints together; then (``embed``) bring the vectors up
         to date. Ingest passes ``embed=False`` for each source and syncs once at the end, so
-        the embedder sees large batches of similar lengths."""
-        with self._writes:
-            self.index.apply(write, now)
-            if embed:
-                self.sync_vectors()
+        the embedder sees large batches of similar lengths.
 
-    def sync_vectors(self, progress: Callable[[int, int], None] | None = None) -> int:
+        Raises only if nothing was stored. Once the rows are committed they are searchable by
+        keyword; if their vectors cannot be stored now (a full disk, an unreachable service),
+        that is returned, not raised, and the next sync stores them: the write did happen."""
+        with self._writes:
+            with full_disk_named(self.state_dir):
+                self.index.apply(write, now)
+            if not embed:
+                return None
+            try:
+                self.sync_vectors()
+            except Exception as exc:  # stored; its vector waits in the queue for the next sync
+                return str(exc) or type(exc).__name__
+            return None
+
+    def sync_vectors(
+        self,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        stop: threading.Event | None = None,
+    ) -> int:
         """Delete the vectors of deleted rows and embed the rows that have none; both queues
         live in memory.sqlite, so work cut short by a crash is finished by the next call.
-        The write lock is taken page by page, so a backup waits for one page, not for all."""
-        with self._writes:
+        The write lock is taken slice by slice, so a backup waits for one slice, not for all,
+        and ``stop`` (a run's stop token) is seen between two slices, each stored whole."""
+        with self._writes, full_disk_named(self.state_dir):
             while ids := self.index.vectors_to_delete(5000):
                 self.vectors.delete(ids)
                 self.index.vectors_deleted(ids)
             total = self.index.count_to_embed()
         done = 0
         while True:
+            check(stop)
             with self._writes:
-                chunks = self.index.to_embed(EMBED_PAGE)
-                if not chunks:
+                page = self.index.to_embed(EMBED_PAGE)
+                if not page:
+                    if done:
+                        self._release_memory()
                     return done
-                vectors = self.embedder.embed([c.search_text for c in chunks])
-                self.vectors.upsert(
-                    [c.id for c in chunks], vectors, [_vector_metadata(c) for c in chunks]
-                )
-                self.index.mark_embedded(chunks)
-            done += len(chunks)
-            if progress is not None:
-                progress(done, max(total, done))
+            # By length, so that each slice still gives the embedder batches of like lengths.
+            page.sort(key=lambda c: len(c.search_text))
+            for start in range(0, len(page), EMBED_SLICE):
+                check(stop)
+                chunks = page[start : start + EMBED_SLICE]
+                with self._writes:
+                    vectors = self._vectors_for(chunks)
+                    with full_disk_named(self.state_dir):
+                        self.vectors.upsert(
+                            [c.id for c in chunks], vectors, [_vector_metadata(c) for c in chunks]
+                        )
+                        self.index.mark_embedded(chunks)
+                done += len(chunks)
+                if progress is not None:
+                    progress(done, max(total, done))
+
+    def _vectors_for(self, chunks: list[Chunk]) -> np.ndarray[Any, Any]:
+        """Taken from ``reuse`` where it has them; the rest embedded, turn windows from their
+        turns' pieces when ``pieces`` is set."""
+        texts = [c.search_text for c in chunks]
+        found = self.reuse.find(self.embedder.id, texts) if self.reuse is not None else {}
+        if not found and self.pieces is None:
+            return self.embedder.embed(texts)
+        missing = [i for i in range(len(texts)) if i not in found]
+        windows = [i for i in missing if self.pieces is not None and chunks[i].kind == TURNS]
+        whole = [i for i in missing if i not in set(windows)]
+        parts: list[tuple[list[int], np.ndarray[Any, Any]]] = []
+        if windows and self.pieces is not None:
+            turns = [window_turns(self.index, chunks[i]) for i in windows]
+            parts.append((windows, self.pieces.windows(turns)))
+        if whole:
+            parts.append((whole, self.embedder.embed([texts[i] for i in whole])))
+        width = len(next(iter(found.values()))) if found else parts[0][1].shape[1]
+        vectors = np.empty((len(texts), width), dtype=np.float32)
+        for rows, made in parts:
+            vectors[rows] = made
+        for i, vector in found.items():
+            vectors[i] = vector
+        return vectors
+
+    def _release_memory(self) -> None:
+        """A burst of embedding is over: what its batches held goes back to the system, so a
+        daemon at rest holds the model and the index, not the largest batch it ever ran."""
+        release = getattr(self.embedder, "release_memory", None)
+        if release is not None:
+            release()
+        else:
+            give_back()
 
     def forget(self, ids: Sequence[str]) -> int:
         """Forget chunks; a forgotten window's turns are also taken out of the windows that
         overlap it, so its words are not found there either."""
         with self._writes:
             forgotten = [c for c in self.index.chunks(ids).values() if c.kind == TURNS]
+            if self.pieces is not None:  # nor kept, as vectors, in the pieces cache
+                self.pieces.forget([window_turns(self.index, c)[1:] for c in forgotten])
             removed = self.index.delete(ids)
             self._rewrite_overlapping(forgotten)
             self.sync_vectors()
@@ -202,19 +329,7 @@ class MemoryStore:
         keywords = self._search_pool.submit(
             self.index.keyword_search, query.text, candidates, where
         )
-        vector = self.embedder.embed([query.text])[0]
-        hits = self.vectors.query(
-            vector,
-            candidates,
-            chroma_where(
-                agents=where.agents,
-                kinds=where.kinds,
-                session_id=where.session_id,
-                since=where.since,
-                until=where.until,
-            ),
-        )
-        vector_ids = [h.id for h in hits]
+        vector_ids, degraded = self._vector_half(query, candidates)
         keyword_ids = keywords.result()
         fused = fuse(vector_ids, keyword_ids, query.vector_weight, query.keyword_weight)
         chunks = self.index.chunks(fused)
@@ -232,7 +347,29 @@ class MemoryStore:
             results=results,
             tokens=sum(r.tokens for r in results),
             took_ms=round((time.perf_counter() - began) * 1000, 2),
+            degraded=degraded,
         )
+
+    def _vector_half(self, query: SearchQuery, candidates: int) -> tuple[list[str], str | None]:
+        """The nearest vectors' ids; none if the vector store cannot answer (a disk so full
+        that Chroma cannot apply its log, a server gone): the keyword half still does."""
+        where = query.where
+        vector = self.embedder.embed([query.text])[0]
+        try:
+            hits = self.vectors.query(
+                vector,
+                candidates,
+                chroma_where(
+                    agents=where.agents,
+                    kinds=where.kinds,
+                    session_id=where.session_id,
+                    since=where.since,
+                    until=where.until,
+                ),
+            )
+        except Exception as exc:  # any failure of Chroma leaves the keyword half
+            return [], f"vector search failed, keyword results only: {exc}"[:300]
+        return [h.id for h in hits], None
 
     def stats(self) -> VectorMemoryStats:
         raw = self.index.stats()

@@ -41,23 +41,42 @@ class VectorHit:
 
 
 class VectorIndex:
-    def __init__(self, client: Any, embedder: Embedder, *, where: str) -> None:
+    def __init__(
+        self,
+        client: Any,
+        embedder: Embedder,
+        *,
+        where: str,
+        name: str = COLLECTION,
+        owns_client: bool = True,
+    ) -> None:
         self.client = client
         self.where = where
         self.embedder = embedder
         self.collection = client.get_or_create_collection(
-            COLLECTION,
+            name,
             embedding_function=InfraEmbeddingFunction(embedder),
             configuration={"hnsw": HNSW},
         )
+        self._owns_client = owns_client
         self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return str(self.collection.name)
 
     def __repr__(self) -> str:
         return f"VectorIndex({self.where!r}, {self.embedder.id})"
 
     @classmethod
     def open(
-        cls, *, path: Path, url: str | None, embedder: Embedder, fresh: bool = False
+        cls,
+        *,
+        path: Path,
+        url: str | None,
+        embedder: Embedder,
+        fresh: bool = False,
+        name: str = COLLECTION,
     ) -> VectorIndex:
         """The collection at ``url`` (a ``chroma run`` server) or in ``path``; ``fresh`` drops
         the vectors it holds first (they belong to another embedder or to no row)."""
@@ -81,15 +100,51 @@ class VectorIndex:
         try:
             if fresh:
                 with contextlib.suppress(NotFoundError):
-                    client.delete_collection(COLLECTION)
-            return cls(client, embedder, where=where)
+                    client.delete_collection(name)
+            return cls(client, embedder, where=where, name=name)
         except BaseException:
             _close(client)
             raise
 
     def close(self) -> None:
         with self._lock:
-            _close(self.client)
+            if self._owns_client:
+                _close(self.client)
+
+    def sibling(self, name: str) -> VectorIndex:
+        """A new collection on the same client, for a rebuild to fill beside this one."""
+        with contextlib.suppress(NotFoundError):
+            self.client.delete_collection(name)
+        return VectorIndex(
+            self.client, self.embedder, where=self.where, name=name, owns_client=False
+        )
+
+    def adopt(self, built: VectorIndex) -> None:
+        """Answer from ``built``'s collection from now on; this one's is dropped."""
+        with self._lock:
+            old, self.collection = self.collection, built.collection
+        with contextlib.suppress(NotFoundError):
+            self.client.delete_collection(old.name)
+
+    def drop(self) -> None:
+        with self._lock, contextlib.suppress(NotFoundError):
+            self.client.delete_collection(self.name)
+
+    def drop_named(self, name: str) -> None:
+        """Drop the collection ``name`` unless it is the one in use (a rebuild's, cut short)."""
+        if name != self.name:
+            with contextlib.suppress(NotFoundError):
+                self.client.delete_collection(name)
+
+    def vectors_of(self, ids: Sequence[str]) -> dict[str, np.ndarray[Any, Any]]:
+        found: dict[str, np.ndarray[Any, Any]] = {}
+        for start in range(0, len(ids), 2000):
+            got = self.collection.get(ids=list(ids[start : start + 2000]), include=["embeddings"])
+            rows = got["embeddings"]
+            if rows is None:
+                continue
+            found.update(zip(got["ids"], np.asarray(rows, dtype=np.float32), strict=True))
+        return found
 
     def upsert(
         self, ids: Sequence[str], vectors: np.ndarray[Any, Any], metadatas: Sequence[dict[str, Any]]
