@@ -145,7 +145,9 @@ async def test_a_stopping_daemon_stops_an_ingest_between_two_slices(
     assert run.status is RunStatus.CANCELLED
     assert watched.ended_when_recorded == [True]
     assert [type(e) for e in watched.errors] == [Stopped]
-    assert embedder.calls == 1  # nothing embedded after the stop
+    # The slice under way is finished (its windows' pieces, then its notes: two calls at most);
+    # no slice starts after the stop.
+    assert embedder.calls <= 2
     stats = harness.store.stats()
     assert 0 < stats.vectors < stats.chunks  # stopped midway; what it stored is whole
     assert stats.to_embed == stats.chunks - stats.vectors
