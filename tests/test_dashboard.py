@@ -242,7 +242,7 @@ def test_forgetting_asks_first_then_forgets(client: TestClient, daemon: DaemonPr
     assert done.status_code == 303
     assert done.headers["location"] == "/memory?q=marmalade+oranges&kind=manual&forgot=1"
     after = client.get(done.headers["location"])
-    assert "Forgotten: 1 memory record(s) removed." in after.text
+    assert "Forgotten: 1 memory record removed." in after.text
     assert "bitter oranges" not in after.text
     assert daemon.call("memory.search", {"query": "marmalade", "kind": ["manual"]})["results"] == []
 

@@ -142,7 +142,7 @@ def test_the_dashboard_in_a_browser(daemon: DaemonProcess, page: Any, shots: Pat
     assert page.inner_text("h1") == "Forget this memory?"
     page.screenshot(path=shots / "forget.png", full_page=True)
     page.click("button.danger")
-    assert "Forgotten: 1 memory record(s) removed." in page.inner_text(".notice")
+    assert "Forgotten: 1 memory record removed." in page.inner_text(".notice")
     assert page.locator(".result", has_text="blue flower pot").count() == 0
 
     page.click("nav >> text=Health")

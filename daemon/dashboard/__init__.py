@@ -5,5 +5,6 @@ it (the uPlot chart library among them, so the page works offline) and the uvico
 supervisor starts and stops inside the daemon's event loop. Every page asks the daemon through
 the ``call`` it is handed (``DaemonAPI.call``, as the bot does), never a store, so it sees
 exactly what ``infractl`` sees. It may import ``daemon.config``, ``daemon.errors``, ``daemon.logs``,
-``jobs.checks`` (its health check) and the web libraries; not ``daemon.api``, not ``stores``.
+``jobs.checks`` (its health check), ``stores.counts`` (numbers in words) and the web libraries;
+not ``daemon.api``, not a store.
 """

@@ -14,6 +14,7 @@ from starlette.responses import RedirectResponse, Response
 
 from daemon.dashboard.access import form
 from daemon.dashboard.pages import Pages
+from stores.counts import count
 
 KINDS = ("turns", "summary", "note", "manual", "hourly", "sync", "weekly")
 #: The search form's fields, as the page's address carries them.
@@ -46,7 +47,11 @@ class MemoryView:
             answer=answer,
             results=results,
             back=urlencode({k: v for k, v in asked.items() if v}),
-            notice=f"Forgotten: {forgot} memory record(s) removed." if forgot else None,
+            notice=(
+                f"Forgotten: {count(int(forgot), 'memory record')} removed."
+                if forgot and forgot.isdigit()
+                else None
+            ),
         )
 
     async def context(self, request: Request) -> Response:

@@ -21,6 +21,7 @@ from starlette.templating import Jinja2Templates
 
 from daemon.dashboard.access import Access
 from daemon.errors import ErrorCode, InfraError
+from stores.counts import count
 
 #: The daemon's API dispatcher: ``DaemonAPI.call``, the same calls the socket answers.
 ApiCall = Callable[[str, dict[str, Any]], Awaitable[Any]]
@@ -66,6 +67,7 @@ class Pages:
         env.filters["when"] = self.when
         env.filters["took"] = took
         env.filters["as_json"] = as_json
+        env.filters["count"] = count
         self.templates = Jinja2Templates(env=env)
 
     async def ask(self, method: str, params: dict[str, Any] | None = None) -> Answer:
