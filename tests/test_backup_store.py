@@ -23,10 +23,12 @@ import pytest
 import zstandard
 
 from jobs.base import Progress
+from stores.backup import checks
+from stores.backup import create as create_module
 from stores.backup.config import BackupConfig, Retention
 from stores.backup.create import Created, Sources, create_backup
 from stores.backup.crypto import Keys, new_identity_file
-from stores.backup.errors import KeyProblem, RestoreRefused
+from stores.backup.errors import BackupError, KeyProblem, RestoreRefused
 from stores.backup.manifest import Beside
 from stores.backup.repo import BackupDir
 from stores.backup.restore import restore_in_place, restore_into
@@ -509,3 +511,28 @@ def test_names_do_not_collide_within_one_second(setup: Setup) -> None:
     assert second.backup.name == first.backup.name + "-1"
     assert os.path.exists(first.backup.archive)
     assert os.path.exists(second.backup.archive)
+
+
+def test_vectors_copied_mid_write_are_copied_again(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chroma finishes a write after it returns: a copy caught halfway is taken again before
+    anything is archived, and the manifest says so; three such copies give up, keeping nothing."""
+    real = checks.vector_problems
+    verdicts = iter([["state/chroma: does not open: Error finding id"]])
+    seen: list[Path] = []
+
+    def halfway_once(state: Path) -> list[str]:
+        seen.append(state)
+        return next(verdicts, None) or real(state)
+
+    monkeypatch.setattr(create_module, "vector_problems", halfway_once)
+    created = setup.backup(probe=True)
+    assert len(seen) == 2
+    assert any("copied again" in note for note in created.manifest.notes)
+    assert created.check.ok
+
+    monkeypatch.setattr(create_module, "vector_problems", lambda state: ["never whole"])
+    with pytest.raises(BackupError, match="could not be copied whole in 3 tries"):
+        setup.backup(probe=True)
+    assert [b.name for b in BackupDir(setup.config.dir).backups()] == [created.backup.name]

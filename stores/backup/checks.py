@@ -91,6 +91,16 @@ def _turn_gaps(memory: Path) -> list[tuple[str, str]]:
     return [(str(a), str(s)) for a, s in rows]
 
 
+def vector_problems(state: Path) -> list[str]:
+    """What is wrong with the vectors of a copied state directory (its ``chroma/`` against its
+    ``memory.sqlite``); nothing when either is not there."""
+    chroma, memory = state / "chroma", state / "memory.sqlite"
+    checked = Checked()
+    if chroma.is_dir() and memory.is_file():
+        _check_chroma(chroma, memory, checked)
+    return checked.problems
+
+
 def _check_chroma(chroma: Path, memory: Path, checked: Checked) -> None:
     try:
         result = run_probe(chroma, memory)

@@ -43,6 +43,7 @@ from stores.backup.archive import (
     stop_point,
     write_archive,
 )
+from stores.backup.checks import vector_problems
 from stores.backup.config import BackupConfig
 from stores.backup.crypto import Keys
 from stores.backup.errors import BackupError, DiskFull, no_room
@@ -63,6 +64,8 @@ from stores.backup.verify import CopyReport, restore_and_check
 
 #: A prune holds the directory's lock for moments; a backup waits that long for it at most.
 LOCK_WAIT_S = 60.0
+#: Copies taken before a backup whose vectors do not agree with its rows gives up.
+SNAPSHOT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -164,13 +167,9 @@ class _Run:
             include=self.config.include,
             exclude=self.config.exclude,
         )
-        snapshot = take_snapshot(
-            selection,
-            self.staging,
-            pause_writers,
-            self._begin(meter, "snapshot", selection.total_bytes),
-        )
-        manifest = self._manifest(selection, snapshot, list(sources.notes))
+        notes = list(sources.notes)
+        snapshot = self._snapshot(selection, pause_writers, meter, probe, notes)
+        manifest = self._manifest(selection, snapshot, notes)
         timings["snapshot_ms"] = _since(began)
         written, beside = self._archive(manifest, meter, open_output)
         timings["archive_ms"] = _since(began) - timings["snapshot_ms"]
@@ -181,6 +180,47 @@ class _Run:
         verified = Verification(ok=True, at=self.now, by="backup")
         backup = self.repo.commit(self.partial, beside, verified)
         return Created(backup, manifest, check, written.size, [], None, timings)
+
+    def _snapshot(
+        self,
+        selection: Selection,
+        pause_writers: PauseWriters | None,
+        meter: Meter,
+        probe: bool,
+        notes: list[str],
+    ) -> Snapshot:
+        """A copy whose vectors agree with its rows. Chroma finishes applying a write after the
+        write returns, so a copy taken between two embedding batches can catch its files
+        halfway; such a copy is taken again, while nothing has been archived yet."""
+        for attempt in range(1, SNAPSHOT_ATTEMPTS + 1):
+            snapshot = take_snapshot(
+                selection,
+                self.staging,
+                pause_writers,
+                self._begin(meter, "snapshot", selection.total_bytes),
+            )
+            problems = self._copied_vectors() if probe else []
+            if not problems:
+                return snapshot
+            shutil.rmtree(self.staging)
+            if attempt == SNAPSHOT_ATTEMPTS:
+                break
+            notes.append(f"the vectors were copied mid-write ({problems[0]}); copied again")
+        raise BackupError(
+            f"backup {self.name}: the vector store could not be copied whole in"
+            f" {SNAPSHOT_ATTEMPTS} tries ({problems[0]}); nothing was kept"
+        )
+
+    def _copied_vectors(self) -> list[str]:
+        """The staged vectors checked on a copy of their own: opening Chroma writes to it, and
+        the staged files are already hashed for the manifest."""
+        state = self.staging / "state"
+        if not (state / "chroma").is_dir() or not (state / "memory.sqlite").is_file():
+            return []
+        with self.repo.scratch(".vectors-") as scratch:
+            shutil.copytree(state / "chroma", scratch / "chroma")
+            shutil.copy2(state / "memory.sqlite", scratch / "memory.sqlite")
+            return vector_problems(scratch)
 
     def _manifest(self, selection: Selection, snapshot: Snapshot, notes: list[str]) -> Manifest:
         if snapshot.pause.note:
