@@ -49,7 +49,8 @@ class VectorReuse:
         """Position in ``texts`` -> the live vector of that text, where there is one."""
         ids = self._by_key()
         wanted = {i: ids.get(embed_key(embedder_id, t)) for i, t in enumerate(texts)}
-        vectors = self.live.vectors.vectors_of([v for v in wanted.values() if v is not None])
+        # Once each: two texts alike share one live vector, and Chroma refuses a repeated id.
+        vectors = self.live.vectors.vectors_of(list({v for v in wanted.values() if v}))
         found = {i: vectors[cid] for i, cid in wanted.items() if cid is not None and cid in vectors}
         self.reused += len(found)
         return found
