@@ -160,7 +160,9 @@ def _daemon_at_rest(root: Path, rest: float, release: float, cycles: int) -> dic
         "OPENCLAW_INFRA_LOG_FORMAT": "json",
         "OPENCLAW_INFRA_MEMORY__RELEASE_VECTORS_AFTER": f"{release}s",
     }
-    with (root / "infrad.log").open("a") as log:
+    log_path = root / "infrad.log"
+    logged_before = log_path.stat().st_size if log_path.exists() else 0  # earlier sizes' runs
+    with log_path.open("a") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "daemon.main"], env=env, stdout=log, stderr=log, cwd=ROOT
         )
@@ -176,7 +178,7 @@ def _daemon_at_rest(root: Path, rest: float, release: float, cycles: int) -> dic
         rss = _rss_mb(proc.pid)
         released, first = [], []
         for cycle in range(cycles):
-            _wait_for_release(root / "infrad.log", cycle + 1, proc)
+            _wait_for_release(log_path, logged_before, cycle + 1, proc)
             released.append(_rss_mb(proc.pid))
             with ControlClient(root / "s.sock", timeout=120) as client:
                 first.append(_search_ms(client, 100 + cycle))
@@ -203,13 +205,16 @@ def _search_ms(client: ControlClient, i: int) -> float:
     return float(client.call("memory.search", params)["took_ms"])
 
 
-def _wait_for_release(log: Path, count: int, proc: subprocess.Popen[bytes]) -> None:
-    """Until the daemon has logged its ``count``-th release of the vector index."""
+def _wait_for_release(log: Path, start: int, count: int, proc: subprocess.Popen[bytes]) -> None:
+    """Until the daemon has logged its ``count``-th release of the vector index (in the log
+    from byte ``start``, where this daemon began writing)."""
     while True:
         if proc.poll() is not None:
             raise RuntimeError(f"the daemon exited ({proc.returncode}); see infrad.log")
-        if log.read_text(errors="replace").count('"memory.vectors_released"') >= count:
-            return
+        with log.open("rb") as handle:
+            handle.seek(start)
+            if handle.read().count(b'"memory.vectors_released"') >= count:
+                return
         time.sleep(0.5)
 
 
