@@ -44,16 +44,20 @@ def open_memory_store(state_dir: Path, settings: Settings, *, new_embedder: bool
         api_key=config.api_key.get_secret_value() if config.api_key else None,
         threads=config.threads,
     )
+    rest = settings.memory.release_vectors_after
+    opening = partial(
+        MemoryStore.open,
+        state_dir,
+        embedder,
+        chroma_url=settings.chroma_url,
+        release_vectors_after=rest.total_seconds() if rest is not None else None,
+    )
     try:
-        return MemoryStore.open(
-            state_dir, embedder, chroma_url=settings.chroma_url, allow_new_embedder=new_embedder
-        )
+        return opening(allow_new_embedder=new_embedder)
     except CorruptDatabase as exc:
         kept = quarantine(state_dir / "memory.sqlite")
         log.error("memory.index_corrupt", kept_as=str(kept), error=str(exc))
-        return MemoryStore.open(
-            state_dir, embedder, chroma_url=settings.chroma_url, allow_new_embedder=True
-        )
+        return opening(allow_new_embedder=True)
 
 
 def open_run_log(path: Path) -> RunLog:

@@ -414,6 +414,14 @@ class Supervisor:
             else:
                 log.warning("watchdog.withheld", reason="scheduler stopped or a run is overdue")
             self.notifier.status(self._status_line())
+            if self.memory is not None:
+                await self._rest_memory(self.memory)
+
+    async def _rest_memory(self, memory: MemoryStore) -> None:
+        """Free the vector index once the store has been idle long enough (the setting)."""
+        released = await asyncio.to_thread(memory.vectors.release_if_idle)
+        if released is not None:
+            log.info("memory.vectors_released", idle_s=round(released.idle_s), ms=released.close_ms)
 
     def alive(self) -> bool:
         """The scheduler runs and has not left a due run behind: what the watchdog vouches for."""

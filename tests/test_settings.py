@@ -34,6 +34,8 @@ def _error(root: Path, **env: str) -> str:
         ("OPENCLAW_INFRA_JOBS__HEALTH__SCHEDULE", "sometimes", "not a schedule"),
         ("OPENCLAW_INFRA_JOBS__HEALTH__TIMEOUT", "0s", "duration must be positive"),
         ("OPENCLAW_INFRA_JOBS__HEALTH__ENABLED", "perhaps", "valid boolean"),
+        ("OPENCLAW_INFRA_MEMORY__RELEASE_VECTORS_AFTER", "0", "positive, got '0', or 'never'"),
+        ("OPENCLAW_INFRA_MEMORY__RELEASE_VECTORS_AFTER", "idle", "not a duration: 'idle'"),
         ("OPENCLAW_INFRA_OPENCLAW_PROFILE", "../etc", "not a profile name"),
         ("OPENCLAW_INFRA_SOCKET_PATH", "/tmp/" + "x" * 120, "a Unix socket allows"),
         ("OPENCLAW_INFRA_STAT_DIR", "/tmp/x", "did you mean OPENCLAW_INFRA_STATE_DIR"),
@@ -54,6 +56,15 @@ def test_one_job_field_keeps_the_other_defaults(root: Path) -> None:
     assert settings.jobs.health.timeout == timedelta(minutes=2)
     assert str(settings.jobs.health.schedule) == "every 5m"
     assert settings.jobs.health.enabled is True
+
+
+def test_the_vector_index_is_released_after_a_duration_or_never(root: Path) -> None:
+    assert settings_for(root).memory.release_vectors_after == timedelta(minutes=10)
+    never = settings_for(root, OPENCLAW_INFRA_MEMORY__RELEASE_VECTORS_AFTER="Never").memory
+    assert never.release_vectors_after is None
+    assert never.model_dump(mode="json")["release_vectors_after"] == "never"
+    soon = settings_for(root, OPENCLAW_INFRA_MEMORY__RELEASE_VECTORS_AFTER="90s").memory
+    assert soon.release_vectors_after == timedelta(seconds=90)
 
 
 def test_openclaw_variables_are_honoured(root: Path) -> None:

@@ -20,6 +20,25 @@ from daemon.schedule import Schedule, parse_schedule
 Duration = Annotated[
     timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
 ]
+
+
+def _duration_or_never(value: object) -> timedelta | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() == "never"):
+        return None
+    try:
+        if not isinstance(value, str | int | float | timedelta):
+            raise ValueError(f"not a duration: {value!r}")
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ValueError(f"{exc}, or 'never'") from None
+
+
+#: A duration, or ``never`` (None).
+DurationOrNever = Annotated[
+    timedelta | None,
+    BeforeValidator(_duration_or_never),
+    PlainSerializer(lambda v: "never" if v is None else format_duration(v), return_type=str),
+]
 ScheduleField = Annotated[
     Schedule, NoDecode, BeforeValidator(parse_schedule), PlainSerializer(str, return_type=str)
 ]
@@ -222,6 +241,11 @@ class MemorySettings(Section):
     watch: bool = Field(True, description="ingest within seconds of a transcript or note change")
     watch_debounce: Duration = Field(
         timedelta(milliseconds=400), description="wait for writes to settle before ingesting"
+    )
+    release_vectors_after: DurationOrNever = Field(
+        timedelta(minutes=10),
+        description="free the vector index's memory after this long without a search or write;"
+        " the next one loads it again (~0.2 s at 100k chunks); 'never' keeps it loaded",
     )
 
 

@@ -102,6 +102,7 @@ class MemoryStore:
         chroma_url: str | None = None,
         allow_new_embedder: bool = False,
         window_vectors: str = PIECES,
+        release_vectors_after: float | None = None,
     ) -> MemoryStore:
         if window_vectors not in WINDOW_VECTORS:
             raise ValueError(f"window_vectors is one of {WINDOW_VECTORS}, not {window_vectors!r}")
@@ -123,6 +124,7 @@ class MemoryStore:
                 embedder=embedder,
                 fresh=fresh,
                 name=index.get_meta("collection") or COLLECTION,
+                release_after=release_vectors_after,
             )
         except BaseException:
             index.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from chromadb.errors import NotFoundError
 
 from stores.memory.chroma_embedding import InfraEmbeddingFunction
 from stores.memory.embeddings import Embedder
+from stores.memory.resting import Released, RestingClient
 
 COLLECTION = "memory"
 #: ef_search trades recall of the approximate search against its speed; bench/scale.py measures
@@ -41,32 +42,62 @@ class VectorHit:
 
 
 class VectorIndex:
+    """The collection ``name`` of a Chroma client, which an embedded store closes while it is
+    idle (``release_if_idle``, see ``stores.memory.resting``) and opens again on the next
+    call; siblings (a rebuild's collection) share the client."""
+
     def __init__(
         self,
-        client: Any,
+        clients: RestingClient,
         embedder: Embedder,
         *,
         where: str,
         name: str = COLLECTION,
         owns_client: bool = True,
     ) -> None:
-        self.client = client
+        self.clients = clients
         self.where = where
         self.embedder = embedder
-        self.collection = client.get_or_create_collection(
-            name,
-            embedding_function=InfraEmbeddingFunction(embedder),
-            configuration={"hnsw": HNSW},
-        )
+        self._name = name
+        #: (the client's generation, the collection from it), swapped whole.
+        self._current: tuple[int, Any] = (0, None)
         self._owns_client = owns_client
         self._lock = threading.Lock()
+        with self._using():  # created here if it does not exist
+            pass
 
     @property
     def name(self) -> str:
-        return str(self.collection.name)
+        return self._name
+
+    @property
+    def client(self) -> Any:
+        """The Chroma client, opened if it was released."""
+        with self.clients.using() as (client, _):
+            return client
+
+    @property
+    def collection(self) -> Any:
+        """The Chroma collection, from a client opened if it was released."""
+        with self._using() as collection:
+            return collection
 
     def __repr__(self) -> str:
         return f"VectorIndex({self.where!r}, {self.embedder.id})"
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[Any]:
+        """The collection, fetched again from a client opened since it was last fetched."""
+        with self.clients.using() as (client, generation):
+            fetched, collection = self._current
+            if fetched != generation:
+                collection = client.get_or_create_collection(
+                    self._name,
+                    embedding_function=InfraEmbeddingFunction(self.embedder),
+                    configuration={"hnsw": HNSW},
+                )
+                self._current = (generation, collection)
+            yield collection
 
     @classmethod
     def open(
@@ -77,73 +108,92 @@ class VectorIndex:
         embedder: Embedder,
         fresh: bool = False,
         name: str = COLLECTION,
+        release_after: float | None = None,
     ) -> VectorIndex:
         """The collection at ``url`` (a ``chroma run`` server) or in ``path``; ``fresh`` drops
-        the vectors it holds first (they belong to another embedder or to no row)."""
+        the vectors it holds first (they belong to another embedder or to no row). An embedded
+        store's client is closed after ``release_after`` idle seconds (None: never); a
+        server's never is, its index lives in the server."""
         settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         if url:
             parsed = urlparse(url)
-            try:
-                client = chromadb.HttpClient(
-                    host=parsed.hostname or "127.0.0.1",
-                    port=parsed.port or (443 if parsed.scheme == "https" else 8000),
-                    ssl=parsed.scheme == "https",
-                    settings=settings,
-                )
-            except Exception as exc:  # chromadb says "a Chroma server", not which one
-                raise VectorStoreUnavailable(f"Chroma server {url}: {exc}") from exc
-            where = url
+
+            def open_client() -> Any:
+                try:
+                    return chromadb.HttpClient(
+                        host=parsed.hostname or "127.0.0.1",
+                        port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                        ssl=parsed.scheme == "https",
+                        settings=settings,
+                    )
+                except Exception as exc:  # chromadb says "a Chroma server", not which one
+                    raise VectorStoreUnavailable(f"Chroma server {url}: {exc}") from exc
+
+            where, release_after = url, None
         else:
             path.mkdir(mode=0o700, parents=True, exist_ok=True)
-            client = chromadb.PersistentClient(path=str(path), settings=settings)
+
+            def open_client() -> Any:
+                return chromadb.PersistentClient(path=str(path), settings=settings)
+
             where = str(path)
+        clients = RestingClient(open_client, _close, release_after=release_after)
         try:
             if fresh:
-                with contextlib.suppress(NotFoundError):
+                with clients.using() as (client, _), contextlib.suppress(NotFoundError):
                     client.delete_collection(name)
-            return cls(client, embedder, where=where, name=name)
+            return cls(clients, embedder, where=where, name=name)
         except BaseException:
-            _close(client)
+            clients.close()
             raise
 
     def close(self) -> None:
         with self._lock:
             if self._owns_client:
-                _close(self.client)
+                self.clients.close()
+
+    def release_if_idle(self) -> Released | None:
+        """Close the client if it has been idle long enough (``RestingClient``)."""
+        released = self.clients.release_if_idle()
+        if released is not None:
+            self._current = (0, None)
+        return released
 
     def sibling(self, name: str) -> VectorIndex:
         """A new collection on the same client, for a rebuild to fill beside this one."""
-        with contextlib.suppress(NotFoundError):
-            self.client.delete_collection(name)
+        with self.clients.using() as (client, _), contextlib.suppress(NotFoundError):
+            client.delete_collection(name)
         return VectorIndex(
-            self.client, self.embedder, where=self.where, name=name, owns_client=False
+            self.clients, self.embedder, where=self.where, name=name, owns_client=False
         )
 
     def adopt(self, built: VectorIndex) -> None:
         """Answer from ``built``'s collection from now on; this one's is dropped."""
         with self._lock:
-            old, self.collection = self.collection, built.collection
-        with contextlib.suppress(NotFoundError):
-            self.client.delete_collection(old.name)
+            old, self._name, self._current = self._name, built._name, built._current
+        with self.clients.using() as (client, _), contextlib.suppress(NotFoundError):
+            client.delete_collection(old)
 
     def drop(self) -> None:
-        with self._lock, contextlib.suppress(NotFoundError):
-            self.client.delete_collection(self.name)
+        with self._lock, self.clients.using() as (client, _), contextlib.suppress(NotFoundError):
+            client.delete_collection(self._name)
 
     def drop_named(self, name: str) -> None:
         """Drop the collection ``name`` unless it is the one in use (a rebuild's, cut short)."""
-        if name != self.name:
-            with contextlib.suppress(NotFoundError):
-                self.client.delete_collection(name)
+        if name != self._name:
+            with self.clients.using() as (client, _), contextlib.suppress(NotFoundError):
+                client.delete_collection(name)
 
     def vectors_of(self, ids: Sequence[str]) -> dict[str, np.ndarray[Any, Any]]:
         found: dict[str, np.ndarray[Any, Any]] = {}
-        for start in range(0, len(ids), 2000):
-            got = self.collection.get(ids=list(ids[start : start + 2000]), include=["embeddings"])
-            rows = got["embeddings"]
-            if rows is None:
-                continue
-            found.update(zip(got["ids"], np.asarray(rows, dtype=np.float32), strict=True))
+        with self._using() as collection:
+            for start in range(0, len(ids), 2000):
+                chunk = list(ids[start : start + 2000])
+                got = collection.get(ids=chunk, include=["embeddings"])
+                rows = got["embeddings"]
+                if rows is None:
+                    continue
+                found.update(zip(got["ids"], np.asarray(rows, dtype=np.float32), strict=True))
         return found
 
     def upsert(
@@ -151,10 +201,10 @@ class VectorIndex:
     ) -> None:
         if not ids:
             return
-        with self._lock:
+        with self._lock, self._using() as collection:
             for start in range(0, len(ids), 2000):
                 end = start + 2000
-                self.collection.upsert(
+                collection.upsert(
                     ids=list(ids[start:end]),
                     embeddings=vectors[start:end],
                     metadatas=list(metadatas[start:end]),
@@ -163,25 +213,26 @@ class VectorIndex:
     def delete(self, ids: Sequence[str]) -> None:
         if not ids:
             return
-        with self._lock:
+        with self._lock, self._using() as collection:
             for start in range(0, len(ids), 2000):
-                self.collection.delete(ids=list(ids[start : start + 2000]))
+                collection.delete(ids=list(ids[start : start + 2000]))
 
     def query(
         self, vector: np.ndarray[Any, Any], n: int, where: dict[str, Any] | None
     ) -> list[VectorHit]:
         # No lock and no count() first: Chroma serves concurrent reads, answers an empty
         # collection with no ids, and caps n at its size; count() alone cost ~5 ms a query.
-        result = self.collection.query(
-            query_embeddings=[vector], n_results=n, where=where or None, include=["distances"]
-        )
+        with self._using() as collection:
+            result = collection.query(
+                query_embeddings=[vector], n_results=n, where=where or None, include=["distances"]
+            )
         ids = result["ids"][0]
         distances = (result.get("distances") or [[0.0] * len(ids)])[0]
         return [VectorHit(i, float(d)) for i, d in zip(ids, distances, strict=True)]
 
     def count(self) -> int:
-        with self._lock:
-            return int(self.collection.count())
+        with self._lock, self._using() as collection:
+            return int(collection.count())
 
 
 def _close(client: Any) -> None:

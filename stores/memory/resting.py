@@ -1,0 +1,123 @@
+"""The embedded Chroma client, closed while the store is idle and opened again when needed.
+
+Chroma keeps a collection's whole HNSW index in memory once it has been queried or written:
+~190 MB at 100k vectors of 384 floats, more than the embedder, for a daemon that may go hours
+between two searches. Closing the client gives it back (``heap.give_back`` returns the freed
+pages); the next search or write opens the client again and Chroma loads the index from its
+files, which costs that one call ~0.2 s at 100k vectors (``bench/footprint.py`` measures it).
+
+Nothing waits on a closed client and nothing is lost: a call that finds it closed opens it
+first, under the lock; the client is closed only when no call is using it, and only after
+``release_after`` seconds without one. What Chroma holds on disk is the same either way: a
+write is in its files before the call returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from stores.memory.heap import give_back
+
+
+@dataclass(frozen=True)
+class Released:
+    """One release: how long the store had been idle and how long closing took."""
+
+    idle_s: float
+    close_ms: float
+
+
+class RestingClient:
+    """A Chroma client that ``release_if_idle`` closes after ``release_after`` seconds
+    without a call (None: never) and ``using`` opens again.
+
+    ``generation`` counts the openings, so that a holder of objects tied to one client (its
+    collections) knows when to fetch them again."""
+
+    def __init__(
+        self,
+        open_client: Callable[[], Any],
+        close_client: Callable[[Any], None],
+        *,
+        release_after: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if release_after is not None and release_after <= 0:
+            raise ValueError(f"release_after is a positive number of seconds, not {release_after}")
+        self._open = open_client
+        self._close = close_client
+        self.release_after = release_after
+        #: Seconds, monotonic; tests put a clock of their own here.
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._client: Any | None = open_client()
+        self._busy = 0
+        self._last_use = clock()
+        self._closed = False
+        self.generation = 1
+        self.releases = 0
+        #: How long each reopening took, in ms, since this client was made (for benches).
+        self.reopen_ms: list[float] = []
+
+    def __repr__(self) -> str:
+        state = "open" if self._client is not None else "released"
+        return f"RestingClient({state}, releases={self.releases})"
+
+    @property
+    def is_open(self) -> bool:
+        return self._client is not None
+
+    @contextlib.contextmanager
+    def using(self) -> Iterator[tuple[Any, int]]:
+        """The client (opened first if it was released) and its generation; it is not
+        released while the block runs."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the vector store is closed")
+            if self._client is None:
+                began = time.perf_counter()
+                self._client = self._open()
+                self.generation += 1
+                self.reopen_ms.append((time.perf_counter() - began) * 1000)
+            self._busy += 1
+            client, generation = self._client, self.generation
+        try:
+            yield client, generation
+        finally:
+            with self._lock:
+                self._busy -= 1
+                self._last_use = self.clock()
+
+    def release_if_idle(self) -> Released | None:
+        """Close the client if no call has used it for ``release_after`` seconds and none is
+        using it now; what was released, or None. Never waits: a call opening the client
+        right now means it is not idle."""
+        if self.release_after is None or not self._lock.acquire(blocking=False):
+            return None
+        try:
+            idle = self.clock() - self._last_use
+            if self._client is None or self._busy or idle < self.release_after:
+                return None
+            began = time.perf_counter()
+            client, self._client = self._client, None
+            self._close(client)
+            del client
+            self.releases += 1
+        finally:
+            self._lock.release()
+        gc.collect()  # the collections and segments the closed client's objects still held
+        give_back()
+        return Released(idle_s=idle, close_ms=(time.perf_counter() - began) * 1000)
+
+    def close(self) -> None:
+        """For good: later calls fail instead of opening it again."""
+        with self._lock:
+            client, self._client, self._closed = self._client, None, True
+        if client is not None:
+            self._close(client)
