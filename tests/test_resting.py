@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,6 +68,38 @@ def test_released_only_after_the_idle_period(vectors: VectorIndex, clock: Clock)
     assert released.idle_s == pytest.approx(601)
     assert not vectors.clients.is_open
     assert vectors.release_if_idle() is None  # nothing left to release
+
+
+def test_a_release_lets_go_of_the_collection(vectors: VectorIndex, clock: Clock) -> None:
+    """Nothing of the closed client stays reachable: a collection handle kept past the close
+    would keep the index it loaded in memory."""
+    _put(vectors, ["apples and pears"])
+    handle = weakref.ref(vectors.collection)
+    alive_at_close: list[bool] = []
+    close = vectors.clients._close
+
+    def closing(client: object) -> None:
+        gc.collect()
+        alive_at_close.append(handle() is not None)
+        close(client)
+
+    vectors.clients._close = closing
+    clock.now += 601
+    assert vectors.release_if_idle() is not None
+    assert alive_at_close == [False]
+
+
+def test_a_sibling_made_again_under_its_name_starts_empty(vectors: VectorIndex) -> None:
+    """A rebuild cut short and begun again: the new collection is not the old one's handle."""
+    first = vectors.sibling("memory-next")
+    _put(first, ["apples and pears"])
+    assert first.count() == 1
+    again = vectors.sibling("memory-next")
+    assert again.count() == 0
+    _put(again, ["the train to Lyon"])
+    vectors.adopt(again)
+    assert vectors.count() == 1
+    assert vectors.name == "memory-next"
 
 
 def test_a_search_after_a_release_finds_what_was_written_before(

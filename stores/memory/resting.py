@@ -37,8 +37,9 @@ class RestingClient:
     """A Chroma client that ``release_if_idle`` closes after ``release_after`` seconds
     without a call (None: never) and ``using`` opens again.
 
-    ``generation`` counts the openings, so that a holder of objects tied to one client (its
-    collections) knows when to fetch them again."""
+    Objects tied to one opening of the client (its collections) are kept in the dict that
+    ``using`` yields beside it: a release empties it before closing the client, so that
+    nothing still holds the index the close is meant to free."""
 
     def __init__(
         self,
@@ -60,7 +61,9 @@ class RestingClient:
         self._busy = 0
         self._last_use = clock()
         self._closed = False
-        self.generation = 1
+        self._tied: dict[str, Any] = {}
+        #: Held by a holder fetching and loading a tied object, one at a time (see VectorIndex).
+        self.fetching = threading.Lock()
         self.releases = 0
         #: How long each reopening took, in ms, since this client was made (for benches).
         self.reopen_ms: list[float] = []
@@ -74,21 +77,20 @@ class RestingClient:
         return self._client is not None
 
     @contextlib.contextmanager
-    def using(self) -> Iterator[tuple[Any, int]]:
-        """The client (opened first if it was released) and its generation; it is not
-        released while the block runs."""
+    def using(self) -> Iterator[tuple[Any, dict[str, Any]]]:
+        """The client (opened first if it was released) and the objects tied to this opening
+        of it; it is not released while the block runs."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("the vector store is closed")
             if self._client is None:
                 began = time.perf_counter()
                 self._client = self._open()
-                self.generation += 1
                 self.reopen_ms.append((time.perf_counter() - began) * 1000)
             self._busy += 1
-            client, generation = self._client, self.generation
+            client, tied = self._client, self._tied
         try:
-            yield client, generation
+            yield client, tied
         finally:
             with self._lock:
                 self._busy -= 1
@@ -106,6 +108,7 @@ class RestingClient:
                 return None
             began = time.perf_counter()
             client, self._client = self._client, None
+            self._tied = {}
             self._close(client)
             del client
             self.releases += 1
@@ -119,5 +122,6 @@ class RestingClient:
         """For good: later calls fail instead of opening it again."""
         with self._lock:
             client, self._client, self._closed = self._client, None, True
+            self._tied = {}
         if client is not None:
             self._close(client)

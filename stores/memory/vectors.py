@@ -59,8 +59,6 @@ class VectorIndex:
         self.where = where
         self.embedder = embedder
         self._name = name
-        #: (the client's generation, the collection from it), swapped whole.
-        self._current: tuple[int, Any] = (0, None)
         self._owns_client = owns_client
         self._lock = threading.Lock()
         with self._using():  # created here if it does not exist
@@ -88,15 +86,20 @@ class VectorIndex:
     @contextlib.contextmanager
     def _using(self) -> Iterator[Any]:
         """The collection, fetched again from a client opened since it was last fetched."""
-        with self.clients.using() as (client, generation):
-            fetched, collection = self._current
-            if fetched != generation:
-                collection = client.get_or_create_collection(
-                    self._name,
-                    embedding_function=InfraEmbeddingFunction(self.embedder),
-                    configuration={"hnsw": HNSW},
-                )
-                self._current = (generation, collection)
+        with self.clients.using() as (client, tied):
+            name = self._name
+            collection = tied.get(name)
+            if collection is None:
+                with self.clients.fetching:
+                    collection = tied.get(name)
+                    if collection is None:
+                        collection = client.get_or_create_collection(
+                            name,
+                            embedding_function=InfraEmbeddingFunction(self.embedder),
+                            configuration={"hnsw": HNSW},
+                        )
+                        _load(collection, self.embedder.dimension)
+                        tied[name] = collection
             yield collection
 
     @classmethod
@@ -140,8 +143,7 @@ class VectorIndex:
         clients = RestingClient(open_client, _close, release_after=release_after)
         try:
             if fresh:
-                with clients.using() as (client, _), contextlib.suppress(NotFoundError):
-                    client.delete_collection(name)
+                _delete_collection(clients, name)
             return cls(clients, embedder, where=where, name=name)
         except BaseException:
             clients.close()
@@ -154,15 +156,11 @@ class VectorIndex:
 
     def release_if_idle(self) -> Released | None:
         """Close the client if it has been idle long enough (``RestingClient``)."""
-        released = self.clients.release_if_idle()
-        if released is not None:
-            self._current = (0, None)
-        return released
+        return self.clients.release_if_idle()
 
     def sibling(self, name: str) -> VectorIndex:
         """A new collection on the same client, for a rebuild to fill beside this one."""
-        with self.clients.using() as (client, _), contextlib.suppress(NotFoundError):
-            client.delete_collection(name)
+        _delete_collection(self.clients, name)
         return VectorIndex(
             self.clients, self.embedder, where=self.where, name=name, owns_client=False
         )
@@ -170,19 +168,17 @@ class VectorIndex:
     def adopt(self, built: VectorIndex) -> None:
         """Answer from ``built``'s collection from now on; this one's is dropped."""
         with self._lock:
-            old, self._name, self._current = self._name, built._name, built._current
-        with self.clients.using() as (client, _), contextlib.suppress(NotFoundError):
-            client.delete_collection(old)
+            old, self._name = self._name, built._name
+        _delete_collection(self.clients, old)
 
     def drop(self) -> None:
-        with self._lock, self.clients.using() as (client, _), contextlib.suppress(NotFoundError):
-            client.delete_collection(self._name)
+        with self._lock:
+            _delete_collection(self.clients, self._name)
 
     def drop_named(self, name: str) -> None:
         """Drop the collection ``name`` unless it is the one in use (a rebuild's, cut short)."""
         if name != self._name:
-            with self.clients.using() as (client, _), contextlib.suppress(NotFoundError):
-                client.delete_collection(name)
+            _delete_collection(self.clients, name)
 
     def vectors_of(self, ids: Sequence[str]) -> dict[str, np.ndarray[Any, Any]]:
         found: dict[str, np.ndarray[Any, Any]] = {}
@@ -233,6 +229,26 @@ class VectorIndex:
     def count(self) -> int:
         with self._lock, self._using() as collection:
             return int(collection.count())
+
+
+def _load(collection: Any, dimension: int) -> None:
+    """Have Chroma load the collection's index now, before any other call can reach it: on a
+    client just opened again, a query racing a write through the first load was seen to miss
+    a vector written before the release (tests/test_resting.py, four threads)."""
+    probe = np.zeros((1, dimension), dtype=np.float32)
+    probe[0, 0] = 1.0
+    # A collection of another dimension (an embedder being replaced) fails here and at
+    # its real call alike; the load is only a warm-up, the real call says what is wrong.
+    with contextlib.suppress(Exception):
+        collection.query(query_embeddings=probe, n_results=1, include=[])
+
+
+def _delete_collection(clients: RestingClient, name: str) -> None:
+    """Drop the collection ``name`` if it exists, and the handle on it kept for this opening
+    (a collection made again under that name is a new one)."""
+    with clients.using() as (client, tied), contextlib.suppress(NotFoundError):
+        tied.pop(name, None)
+        client.delete_collection(name)
 
 
 def _close(client: Any) -> None:
