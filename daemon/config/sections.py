@@ -245,7 +245,7 @@ class MemorySettings(Section):
     release_vectors_after: DurationOrNever = Field(
         timedelta(minutes=10),
         description="free the vector index's memory after this long without a search or write;"
-        " the next one loads it again (~0.2 s at 100k chunks); 'never' keeps it loaded",
+        " the next one loads it again (~0.4 s at 100k chunks); 'never' keeps it loaded",
     )
 
 

@@ -4,7 +4,7 @@ Chroma keeps a collection's whole HNSW index in memory once it has been queried 
 ~190 MB at 100k vectors of 384 floats, more than the embedder, for a daemon that may go hours
 between two searches. Closing the client gives it back (``heap.give_back`` returns the freed
 pages); the next search or write opens the client again and Chroma loads the index from its
-files, which costs that one call ~0.2 s at 100k vectors (``bench/footprint.py`` measures it).
+files, which costs that one call ~0.4 s at 100k vectors on 2 CPUs (``bench/footprint.py``).
 
 Nothing waits on a closed client and nothing is lost: a call that finds it closed opens it
 first, under the lock; the client is closed only when no call is using it, and only after
