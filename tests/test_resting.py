@@ -145,6 +145,33 @@ def test_never_released_while_a_call_is_using_it(vectors: VectorIndex, clock: Cl
     assert vectors.release_if_idle() is not None
 
 
+class Unreachable(HashedWords):
+    """An embedder whose service cannot be asked anything (a remote one, down)."""
+
+    @property
+    def dimension(self) -> int:
+        raise ConnectionError("the embedding service is down")
+
+    def embed(self, texts: object) -> np.ndarray:
+        raise ConnectionError("the embedding service is down")
+
+
+def test_opening_again_asks_nothing_of_the_embedder(tmp_path: Path, clock: Clock) -> None:
+    """Loading the index uses a vector it holds: opening the store must not need a remote
+    embedder's answer (nor load a local model)."""
+    rows = np.eye(3, 64, dtype=np.float32)
+    first = VectorIndex(_resting(tmp_path, clock), HashedWords(), where="test")
+    first.upsert(["a", "b", "c"], rows, [{"kind": "turns"}] * 3)
+    first.close()
+    index = VectorIndex(_resting(tmp_path, clock), Unreachable(), where="test")
+    try:
+        clock.now += 601
+        assert index.release_if_idle() is not None
+        assert [h.id for h in index.query(rows[1], 1, None)] == ["b"]
+    finally:
+        index.close()
+
+
 def test_never_released_without_a_period(tmp_path: Path, clock: Clock) -> None:
     index = VectorIndex(_resting(tmp_path, clock, None), HashedWords(), where="test")
     try:

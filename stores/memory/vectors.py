@@ -98,7 +98,7 @@ class VectorIndex:
                             embedding_function=InfraEmbeddingFunction(self.embedder),
                             configuration={"hnsw": HNSW},
                         )
-                        _load(collection, self.embedder.dimension)
+                        _load(collection)
                         tied[name] = collection
             yield collection
 
@@ -231,16 +231,18 @@ class VectorIndex:
             return int(collection.count())
 
 
-def _load(collection: Any, dimension: int) -> None:
+def _load(collection: Any) -> None:
     """Have Chroma load the collection's index now, before any other call can reach it: on a
     client just opened again, a query racing a write through the first load was seen to miss
-    a vector written before the release (tests/test_resting.py, four threads)."""
-    probe = np.zeros((1, dimension), dtype=np.float32)
-    probe[0, 0] = 1.0
-    # A collection of another dimension (an embedder being replaced) fails here and at
-    # its real call alike; the load is only a warm-up, the real call says what is wrong.
+    a vector written before the release (tests/test_resting.py, four threads). The probe is a
+    vector the collection holds (an empty one has no index to load): asking the embedder would
+    load a model or call a paid service just to open the store."""
+    # Only a warm-up: whatever fails here fails again at the real call, which says what is wrong.
     with contextlib.suppress(Exception):
-        collection.query(query_embeddings=probe, n_results=1, include=[])
+        rows = collection.get(limit=1, include=["embeddings"])["embeddings"]
+        if rows is not None and len(rows):
+            probe = np.asarray(rows[:1], dtype=np.float32)
+            collection.query(query_embeddings=probe, n_results=1, include=[])
 
 
 def _delete_collection(clients: RestingClient, name: str) -> None:
