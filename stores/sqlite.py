@@ -30,6 +30,10 @@ class IncompatibleDatabase(Exception):
     """Written by a newer version: left alone, and the daemon refuses to start on it."""
 
 
+#: Bytes a database's write-ahead log keeps on disk once checkpointed.
+WAL_LIMIT = 1 << 20
+
+
 def connect(path: Path, schema: str, version: int) -> sqlite3.Connection:
     """Open (creating if needed) a database and bring its schema to ``version``."""
     if not path.exists():
@@ -37,6 +41,9 @@ def connect(path: Path, schema: str, version: int) -> sqlite3.Connection:
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
+        # After each checkpoint the WAL is cut back to this; else it keeps its largest size
+        # (~4 MiB a store under a steady trickle of writes, for good).
+        conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         current = conn.execute("PRAGMA user_version").fetchone()[0]

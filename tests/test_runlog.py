@@ -9,7 +9,7 @@ import pytest
 
 from daemon.opening import open_run_log
 from stores.runlog import RunLog, RunStatus, RunTrigger
-from stores.sqlite import CorruptDatabase, IncompatibleDatabase
+from stores.sqlite import WAL_LIMIT, CorruptDatabase, IncompatibleDatabase
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
@@ -71,6 +71,17 @@ def test_anchor_and_pause_survive_reopening(tmp_path: Path) -> None:
     state = reopened.state("health")
     assert state.schedule_anchor == T0
     assert state.paused is True
+
+
+def test_the_write_ahead_log_is_cut_back_after_checkpoints(log: RunLog, tmp_path: Path) -> None:
+    """A steady trickle of runs (a watcher's ingest a second) writes far more than the WAL's
+    checkpoint size; what stays on disk is bounded."""
+    for i in range(1500):
+        run_id = log.start_run("ingest", RunTrigger.CHANGE, T0, None)
+        log.finish_run(run_id, RunStatus.FAILED, T0, error_type="X", error_message=f"{i} " * 500)
+    wal = tmp_path / "runs.sqlite-wal"
+    assert wal.stat().st_size <= WAL_LIMIT + 64 * 1024  # the limit, and the last transaction
+    assert log.count_runs() == 1500
 
 
 def test_database_file_is_private(tmp_path: Path) -> None:
