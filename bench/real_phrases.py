@@ -7,9 +7,10 @@ HOME is a fixture folder written by ``tools/openclaw_fixtures`` (``state/`` and 
 it is copied, never changed. The daemon of this checkout, or of ``--source`` (an older one, to
 compare), runs its first ingest on the copy; then its memory database is read as it stands.
 Printed: present phrases found, absent phrases stored (and why they must not be), phrases said
-by a known sender but stored under another speaker, turn texts stored more than once, and the
-problems the first ingest reported. The same rules as ``tests/test_real_openclaw.py``, in a
-form that runs against code from before those tests existed.
+by a known sender but stored under another speaker, turns stored twice (the same words from
+the same agent at the same time), and the problems the first ingest reported. The same rules
+as ``tests/test_real_openclaw.py``, in a form that runs against code from before those tests
+existed.
 """
 
 from __future__ import annotations
@@ -86,21 +87,22 @@ def _problems(run: dict[str, Any]) -> list[str]:
 def _findings(manifest: dict[str, Any], database: Path, problems: list[str]) -> dict[str, Any]:
     conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
     try:
-        turns = conn.execute("SELECT role, speaker, text FROM turns").fetchall()
+        turns = conn.execute("SELECT role, speaker, text, agent, ts FROM turns").fetchall()
         chunks = [t for (t,) in conn.execute("SELECT text FROM chunks")]
     finally:
         conn.close()
-    stored = [t for _, _, t in turns] + chunks
+    stored = [t for _, _, t, _, _ in turns] + chunks
     present = manifest["present"]
     missing = [p for p in present if not any(p["phrase"] in t for t in stored)]
     leaked = [a for a in manifest["absent"] if any(a["phrase"] in t for t in stored)]
     wrong_speaker = []
     for phrase in (p for p in present if p.get("speaker")):
-        said = [s for role, s, t in turns if phrase["phrase"] in t and role == phrase["role"]]
+        said = [s for role, s, t, _, _ in turns if phrase["phrase"] in t and role == phrase["role"]]
         wrong_speaker += [
             (phrase["phrase"], phrase["speaker"], s) for s in said if s != phrase["speaker"]
         ]
-    twice = [text for text, n in Counter(t for _, _, t in turns).items() if n > 1]
+    # The same words from the same agent at the same time: two copies of one turn.
+    twice = [key for key, n in Counter((a, ts, r, t) for r, _, t, a, ts in turns).items() if n > 1]
     return {
         "present": len(present),
         "found": len(present) - len(missing),
@@ -127,7 +129,7 @@ def _report(name: str, source: Path | None, found: dict[str, Any]) -> None:
     for line in found["wrong_speaker"][:10]:
         print(f"    {line}")
     counts = f"turns: {found['turns']}, chunks: {found['chunks']}"
-    print(f"  {counts}, texts stored twice: {found['turns_twice']}")
+    print(f"  {counts}, turns stored twice: {found['turns_twice']}")
     print(f"  problems: {', '.join(found['problems']) or 'none'}")
 
 
