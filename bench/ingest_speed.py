@@ -19,31 +19,17 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from longmem_home import write_home
+from scale import _ingest
 
-from jobs.base import HealthConfig, JobContext, MemoryConfig, ScheduledJobView
-from jobs.ingest import Ingest
 from stores.memory import pieces
 from stores.memory.embeddings import EmbedderSpec, FloatArray, MiniLMEmbedder
 from stores.memory.pieces import PIECES, WHOLE
 from stores.memory.store import MemoryStore
-from stores.openclaw.home import OpenClawSource
-from stores.runlog import RunLog
-
-
-class _NoScheduler:
-    started_at = datetime.now(UTC)
-
-    def is_running(self) -> bool:
-        return True
-
-    def scheduled_jobs(self) -> list[ScheduledJobView]:
-        return []
 
 
 @dataclass
@@ -139,20 +125,7 @@ def _measure(way: str, home: Path, state: Path, embedder: MiniLMEmbedder) -> Mea
         pieces.PIECE_WORDS = int(words)
     pieces.MAX_PIECES = int(most) if most else None
     store = MemoryStore.open(state, counting, window_vectors=kind)
-    ctx = JobContext(
-        clock=lambda: datetime.now(UTC),
-        tz=UTC,
-        state_dir=state,
-        run_log=RunLog(state / "runs.sqlite"),
-        scheduler=_NoScheduler(),
-        health=HealthConfig(min_free_disk_bytes=0),
-        openclaw=OpenClawSource(home),
-        memory=store,
-        memory_config=MemoryConfig(4, 2),
-    )
-    began = time.perf_counter()
-    report = Ingest(ctx, store).run()
-    seconds = time.perf_counter() - began
+    seconds, embedded = _ingest(store, state, home)
     windows = store.stats().by_kind.get("turns", 0)
     store.close()
     tokens = _tokens(embedder, counting.texts)
@@ -160,7 +133,7 @@ def _measure(way: str, home: Path, state: Path, embedder: MiniLMEmbedder) -> Mea
     embedder.embed(counting.texts)  # the model alone on exactly what this way gave it
     raw = time.perf_counter() - began
     embedder.release_memory()
-    assert report.embedded >= windows
+    assert embedded >= windows
     return Measured(way, windows, seconds, len(counting.texts), tokens, raw)
 
 
