@@ -127,6 +127,6 @@ def test_forgetting_a_window_drops_its_pieces_vectors(
 
 
 def _key(text: str) -> bytes:
-    from stores.memory.pieces import _key as key
+    from stores.memory.pieces import embed_key
 
-    return key(HashedWords().id, text)
+    return embed_key(HashedWords().id, text)

@@ -82,7 +82,7 @@ class PieceVectors:
         return l2_normalise(rows)
 
     def vectors(self, texts: list[str]) -> dict[str, FloatArray]:
-        keys = {t: _key(self.embedder.id, t) for t in texts}
+        keys = {t: embed_key(self.embedder.id, t) for t in texts}
         found = self._stored(list(keys.values()))
         by_text = {t: found[k] for t, k in keys.items() if k in found}
         missing = [t for t in texts if t not in by_text]
@@ -97,7 +97,7 @@ class PieceVectors:
     def forget(self, windows: Sequence[Sequence[tuple[str, str]]]) -> None:
         """Drop the vectors of these turns' pieces (their words were forgotten)."""
         keys = [
-            (_key(self.embedder.id, p),)
+            (embed_key(self.embedder.id, p),)
             for w in windows
             for speaker, text in w
             for p in pieces_of(speaker, text)
@@ -127,7 +127,8 @@ class PieceVectors:
         return len(next(iter(vectors.values()))) if vectors else self.embedder.dimension
 
 
-def _key(embedder_id: str, text: str) -> bytes:
+def embed_key(embedder_id: str, text: str) -> bytes:
+    """What a text's vector by one embedder is kept under (here, and by a rebuild's reuse)."""
     return hashlib.sha256(f"{embedder_id}\0{text}".encode()).digest()[:20]
 
 

@@ -16,7 +16,6 @@ embedder are those of a live row takes the live row's vector (keyed by a hash of
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import uuid
 from types import TracebackType
@@ -25,12 +24,9 @@ from typing import Any
 import numpy as np
 
 from stores.memory.index import MemoryIndex, built_files
+from stores.memory.pieces import embed_key
 from stores.memory.store import MemoryStore
 from stores.memory.vectors import COLLECTION
-
-
-def embed_key(embedder_id: str, text: str) -> bytes:
-    return hashlib.sha256(f"{embedder_id}\0{text}".encode()).digest()[:20]
 
 
 class VectorReuse:

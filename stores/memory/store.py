@@ -131,11 +131,6 @@ class MemoryStore:
             raise
         try:
             _clear_leftovers(index, vectors)
-        except BaseException:
-            index.close()
-            vectors.close()
-            raise
-        try:
             pieces = (
                 PieceVectors(state_dir / "pieces.sqlite", embedder)
                 if window_vectors == PIECES
@@ -238,7 +233,7 @@ class MemoryStore:
             return self.embedder.embed(texts)
         missing = [i for i in range(len(texts)) if i not in found]
         windows = [i for i in missing if self.pieces is not None and chunks[i].kind == TURNS]
-        whole = [i for i in missing if i not in set(windows)]
+        whole = sorted(set(missing) - set(windows))
         parts: list[tuple[list[int], np.ndarray[Any, Any]]] = []
         if windows and self.pieces is not None:
             turns = [window_turns(self.index, chunks[i]) for i in windows]
