@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from daemon import __version__
+from daemon.api.agents import openclaw_agents
 from daemon.api.backup import NAME as BACKUP_NAME
 from daemon.api.backup import BackupMethods
 from daemon.api.feedback import RECOMMENDATION_ID, FeedbackMethods
@@ -28,7 +29,6 @@ from daemon.errors import BadRequest, Busy, JobFailed, NotFound, Timeout, Unknow
 from daemon.logs import get_logger
 from daemon.protocol import VERSION
 from jobs import health
-from stores.openclaw.home import discover
 from stores.runlog import RunStatus
 
 log = get_logger(__name__)
@@ -260,10 +260,7 @@ class DaemonAPI:
 
     async def agents(self, _: NoParams) -> dict[str, Any]:
         """OpenClaw's agents as the daemon finds them (what --agent may name)."""
-        source = self.daemon.job_context.openclaw
-        if source is None:
-            return {"agents": []}
-        home = await asyncio.to_thread(discover, source)
+        agents = await openclaw_agents(self.daemon)
         return {
             "agents": [
                 {
@@ -273,7 +270,7 @@ class DaemonAPI:
                     "default": a.is_default,
                     "configured": a.configured,
                 }
-                for a in home.agents
+                for a in agents
             ]
         }
 

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from daemon.api.agents import no_such_agents, openclaw_agents
 from daemon.api.host import Daemon
 from daemon.api.moments import parse_moment, parse_span
 from daemon.errors import BadRequest, Busy, Forbidden, NotConfigured, NotFound, Unavailable
@@ -329,21 +330,13 @@ class MemoryMethods:
         """An agent OpenClaw does not know, nor the memory store, is a typo: say so."""
         if not agents:
             return
-        known = set(await asyncio.to_thread(self._openclaw_agents))
+        known = {a.id for a in await openclaw_agents(self.daemon)}
         missing = [a for a in agents if a not in known]
         if missing and self.daemon.memory is not None:
             stored = await asyncio.to_thread(lambda: self.store.index.stats()["by_agent"])
             missing = [a for a in missing if a not in stored]
         if missing:
-            knows = ", ".join(sorted(known)) or "none"
-            raise BadRequest(f"no agent {', '.join(missing)}; OpenClaw knows {knows}")
-
-    def _openclaw_agents(self) -> list[str]:
-        source = self.daemon.job_context.openclaw
-        if source is None:
-            return []
-        home = discover(source)
-        return [a.id for a in home.agents]
+            raise no_such_agents(missing, sorted(known))
 
 
 def _stretch(store: MemoryStore, params: GetParams) -> list[TurnRow] | None:

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from daemon.api.agents import no_such_agents, openclaw_agents
 from daemon.api.host import Daemon
 from daemon.api.moments import LATEST, parse_moment
 from daemon.errors import BadRequest, NotConfigured, NotFound
@@ -32,7 +33,6 @@ from stores.coordination.signals import (
     normalise_targets,
     parse_expiry,
 )
-from stores.openclaw.home import Agent, discover
 
 log = get_logger(__name__)
 
@@ -182,7 +182,7 @@ class SyncMethods:
         sync = self.daemon.job_context.sync
         if sync.wake_on == "never" or signal.priority.rank < SignalPriority(sync.wake_on).rank:
             return {}
-        targets = [a.id for a in await self._agents() if signal.addressed_to(a.id)]
+        targets = [a.id for a in await openclaw_agents(self.daemon) if signal.addressed_to(a.id)]
         text = (
             f"Urgent from {signal.source} (openclaw-infra signal {signal.id}): {signal.text}"
             " — see your signals (the signals tool or `infractl signal list`)."
@@ -248,23 +248,14 @@ class SyncMethods:
         )
         return {"mistakes": [m.to_dict() for m in found]}
 
-    async def _agents(self) -> list[Agent]:
-        source = self.daemon.job_context.openclaw
-        if source is None:
-            return []
-        home = await asyncio.to_thread(discover, source)
-        return list(home.agents)
-
     async def _known(self, *agent_ids: str) -> None:
-        known = [a.id for a in await self._agents()]
+        known = [a.id for a in await openclaw_agents(self.daemon)]
         unknown = sorted({a for a in agent_ids if a != ALL and a not in known})
         if unknown:
-            raise BadRequest(
-                f"no agent {', '.join(unknown)}; OpenClaw knows {', '.join(known) or 'none'}"
-            )
+            raise no_such_agents(unknown, known)
 
     async def _collect(self, now: datetime) -> list[str]:
-        agents = [a for a in await self._agents() if a.workspace.is_dir()]
+        agents = [a for a in await openclaw_agents(self.daemon) if a.workspace.is_dir()]
         ttl = self.daemon.job_context.sync.signal_ttl
         zone = self.daemon.settings.zone
         collected = await asyncio.to_thread(collect, self.signals, agents, now, ttl, zone)
