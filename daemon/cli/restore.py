@@ -166,18 +166,22 @@ def _infra_error(exc: BaseException, args: argparse.Namespace) -> BaseException:
     from stores.backup.errors import (
         BackupError,
         BackupNotFound,
+        DaemonRunning,
         DiskFull,
         KeyProblem,
         RestoreRefused,
         no_room,
     )
 
-    if isinstance(exc, BackupNotFound):
-        return NotFound(str(exc))
-    if isinstance(exc, KeyProblem):
-        return Forbidden(str(exc))
-    if isinstance(exc, RestoreRefused):
-        return Busy(str(exc)) if "infrad is running" in str(exc) else BadRequest(str(exc))
+    said_as: list[tuple[type[BaseException], type[InfraError]]] = [
+        (BackupNotFound, NotFound),
+        (KeyProblem, Forbidden),
+        (DaemonRunning, Busy),  # before RestoreRefused: it is one
+        (RestoreRefused, BadRequest),
+    ]
+    for kind, error in said_as:
+        if isinstance(exc, kind):
+            return error(str(exc))
     if isinstance(exc, OSError) and no_room(exc):
         where = args.target.expanduser().absolute().parent if args.target else Path.cwd()
         full = DiskFull.of(exc, f"restore of {args.name}", where, "nothing of it was kept")

@@ -30,6 +30,10 @@ class RestoreRefused(BackupError):
     """The target is not empty, or the daemon runs on the state directory to be replaced."""
 
 
+class DaemonRunning(RestoreRefused):
+    """An in-place restore while infrad holds the state directory's lock: wait, or stop it."""
+
+
 class DiskFull(BackupError):
     @classmethod
     def of(cls, exc: OSError, what: str, where: Path, kept: str) -> DiskFull:

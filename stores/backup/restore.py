@@ -36,7 +36,7 @@ import filelock
 from stores.atomic import ensure_private_dir, fsync_dir
 from stores.backup.archive import Meter, begin
 from stores.backup.crypto import Keys
-from stores.backup.errors import BackupError, RestoreRefused
+from stores.backup.errors import BackupError, DaemonRunning, RestoreRefused
 from stores.backup.manifest import Manifest
 from stores.backup.repo import BackupInfo
 from stores.backup.verify import CopyReport, restore_and_check
@@ -143,7 +143,7 @@ def restore_in_place(
     try:
         lock.acquire(timeout=0)
     except filelock.Timeout:
-        raise RestoreRefused(
+        raise DaemonRunning(
             f"infrad is running on {state_dir} (it holds {LOCK_NAME}); stop it before"
             " restoring in place, or restore into a new directory with --target"
         ) from None
