@@ -160,41 +160,46 @@ def writable_paths(env_file: Path | None) -> list[Path]:
     return paths
 
 
-def install(kind: str, dry_run: bool, env_file: Path | None) -> int:
+def install(kind: str, dry_run: bool, env_file: Path | None) -> tuple[Path, str]:
+    """The service file for this install and where it goes; written there unless ``dry_run``.
+    infractl says what was done (``daemon.cli.setup``)."""
     log_dir = Path(platformdirs.user_log_dir("openclaw-infra", appauthor=False))
     writable = writable_paths(env_file) if kind == "systemd" else []
     text = render(kind, infrad_path(), env_file, log_dir, writable)
     target = target_path(kind)
     if dry_run:
-        sys.stdout.write(text)
-        print(f"\n# would be written to {target}", file=sys.stderr)
-        return 0
+        return target, text
     target.parent.mkdir(parents=True, exist_ok=True)
     for path in writable[:2]:  # the state and backup directories
         ensure_private_dir(path)
     if kind == "launchd":
         log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     atomic_write_text(target, text, mode=0o644)
-    print(f"wrote {target}")
-    print(
+    return target, text
+
+
+def after_install(kind: str, target: Path, env_file: Path | None) -> list[str]:
+    """What the person does next, once the file is written."""
+    lines = [
+        f"wrote {target}",
         f"it reads {env_file}"
         if env_file
-        else "it reads no .env file (none here): pass --env-file to give it one"
-    )
+        else "it reads no .env file (none here): pass --env-file to give it one",
+    ]
     if kind == "systemd":
-        print(
+        return [
+            *lines,
             "enable it:  systemctl --user daemon-reload && "
-            "systemctl --user enable --now openclaw-infra"
-        )
-        print(f"keep it running after logout:  loginctl enable-linger {shlex.quote(user_name())}")
-    else:
-        print(f"load it:  launchctl bootstrap gui/{os.getuid()} {shlex.quote(str(target))}")
-    return 0
+            "systemctl --user enable --now openclaw-infra",
+            f"keep it running after logout:  loginctl enable-linger {shlex.quote(user_name())}",
+        ]
+    return [*lines, f"load it:  launchctl bootstrap gui/{os.getuid()} {shlex.quote(str(target))}"]
 
 
-def uninstall(kind: str, dry_run: bool) -> int:
+def uninstall(kind: str, dry_run: bool) -> list[Path]:
     """Remove the service file and, for systemd, its enablement links (what ``disable`` would
-    remove: once the file is gone, ``systemctl disable`` cannot find them)."""
+    remove: once the file is gone, ``systemctl disable`` cannot find them); what was (or, with
+    ``dry_run``, would be) removed."""
     target = target_path(kind)
     doomed = [target] if target.exists() else []
     if kind == "systemd":
@@ -203,18 +208,16 @@ def uninstall(kind: str, dry_run: bool) -> int:
             for link in target.parent.glob(f"*.wants/{SYSTEMD_UNIT}")
             if link.is_symlink() or link.exists()
         ]
-    if not doomed:
-        print(f"no service installed at {target}")
-        return 0
-    for path in doomed:
-        print(f"{'would remove' if dry_run else 'removed'} {path}")
-        if not dry_run:
+    if not dry_run:
+        for path in doomed:
             path.unlink()
+    return doomed
+
+
+def after_uninstall(kind: str) -> str:
     if kind == "systemd":
-        print("then:  systemctl --user stop openclaw-infra; systemctl --user daemon-reload")
-    else:
-        print(f"then:  launchctl bootout gui/{os.getuid()}/ai.openclaw.infra")
-    return 0
+        return "then:  systemctl --user stop openclaw-infra; systemctl --user daemon-reload"
+    return f"then:  launchctl bootout gui/{os.getuid()}/ai.openclaw.infra"
 
 
 def user_name() -> str:

@@ -121,7 +121,13 @@ def cmd_config_example(args: argparse.Namespace) -> int:
 def cmd_service_install(args: argparse.Namespace) -> int:
     from daemon.cli.args import UsageError, is_terminal
     from daemon.cli.common import confirm
-    from daemon.service import default_env_file, install, platform_kind, target_path
+    from daemon.service import (
+        after_install,
+        default_env_file,
+        install,
+        platform_kind,
+        target_path,
+    )
 
     kind = platform_kind(args.kind)
     env_file = default_env_file(args.service_env_file)
@@ -133,13 +139,27 @@ def cmd_service_install(args: argparse.Namespace) -> int:
         raise UsageError(
             f"{target} exists; pass --force to replace it (or `infractl service uninstall`)"
         )
-    return install(kind, args.dry_run, env_file)
+    target, text = install(kind, args.dry_run, env_file)
+    if args.dry_run:
+        sys.stdout.write(text)
+        print(f"\n# would be written to {target}", file=sys.stderr)
+    else:
+        print("\n".join(after_install(kind, target, env_file)))
+    return 0
 
 
 def cmd_service_uninstall(args: argparse.Namespace) -> int:
-    from daemon.service import platform_kind, uninstall
+    from daemon.service import after_uninstall, platform_kind, target_path, uninstall
 
-    return uninstall(platform_kind(args.kind), args.dry_run)
+    kind = platform_kind(args.kind)
+    removed = uninstall(kind, args.dry_run)
+    if not removed:
+        print(f"no service installed at {target_path(kind)}")
+        return 0
+    for path in removed:
+        print(f"{'would remove' if args.dry_run else 'removed'} {path}")
+    print(after_uninstall(kind))
+    return 0
 
 
 def cmd_completion(args: argparse.Namespace) -> int:
