@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 Handler = Callable[[argparse.Namespace], int]
 
 
-def examples(*lines: str) -> str:
-    """The epilog every command's --help ends with."""
+def examples(example: str | tuple[str, ...]) -> str:
+    """The epilog every command's --help ends with: one example, or several."""
+    lines = (example,) if isinstance(example, str) else example
     return ("examples:\n" if len(lines) > 1 else "example:\n") + "\n".join(f"  {x}" for x in lines)
 
 
@@ -38,8 +39,7 @@ def command(
     parents: list[argparse.ArgumentParser],
 ) -> Any:
     """A command (or a group's action) with its help and its example."""
-    lines = (example,) if isinstance(example, str) else example
-    p = sub.add_parser(name, parents=parents, help=help, description=help, epilog=examples(*lines))
+    p = sub.add_parser(name, parents=parents, help=help, description=help, epilog=examples(example))
     p.set_defaults(handler=handler)
     return p
 
@@ -47,8 +47,7 @@ def command(
 def group(sub: Any, name: str, help: str, example: str | tuple[str, ...]) -> Any:
     """A command made of actions (``memory``, ``backup`` ...). Given without its action, it
     prints its own usage and actions, not infractl's."""
-    lines = (example,) if isinstance(example, str) else example
-    p = sub.add_parser(name, help=help, description=help, epilog=examples(*lines))
+    p = sub.add_parser(name, help=help, description=help, epilog=examples(example))
 
     def usage(args: argparse.Namespace) -> int:
         p.print_help(sys.stderr)

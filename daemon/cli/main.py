@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="infractl",
         description="control the openclaw-infra daemon",
         epilog="exit statuses: `infractl help exit-codes`, or README.md, section Exit statuses\n\n"
-        + examples("infractl status", 'infractl memory search "dentist" -k 5'),
+        + examples(("infractl status", 'infractl memory search "dentist" -k 5')),
     )
     parser.add_argument("--version", action="version", version=f"infractl {__version__}")
     parser.add_argument("--socket", help="the daemon's socket (default: from settings)")
